@@ -1,0 +1,2 @@
+const app = document.querySelector<HTMLElement>('#app');
+if (app) app.textContent = 'GhostTalk';

@@ -1,0 +1,98 @@
+import { networkInterfaces } from 'node:os';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { type SettingName, settings } from './settings.ts';
+
+type Parsed = { [K in SettingName]: z.output<(typeof settings)[K]['schema']> };
+
+export type Config = Omit<Parsed, 'rtcAnnouncedAddress'> & {
+  rtcAnnouncedAddress: string;
+};
+
+/** A setting that is wrong: the message names it and the allowed form. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export class HelpRequested extends Error {
+  override name = 'HelpRequested';
+}
+
+const names = Object.keys(settings) as SettingName[];
+
+/** Go-style `-port 8080` is what existing users type; parseArgs only knows `--port`. */
+function normaliseFlags(argv: readonly string[]): string[] {
+  return argv.map((arg) => (/^-[a-z][a-z-]+(=.*)?$/.test(arg) ? `-${arg}` : arg));
+}
+
+function primaryIPv4(): string | undefined {
+  for (const addresses of Object.values(networkInterfaces())) {
+    const found = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (found) return found.address;
+  }
+  return undefined;
+}
+
+/** Precedence: flags, then environment, then the defaults in `settings`. */
+export function loadConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Config {
+  const options = Object.fromEntries([
+    ...names.map((name) => [settings[name].flag, { type: 'string' as const }]),
+    ['help', { type: 'boolean' as const, short: 'h' }],
+  ]);
+  let flags: Record<string, unknown>;
+  try {
+    flags = parseArgs({ args: normaliseFlags(argv), options, strict: true }).values;
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}. Run with --help to list the settings.`);
+  }
+  if (flags.help) throw new HelpRequested(helpText());
+
+  const raw: Record<string, unknown> = {};
+  for (const name of names) {
+    const { flag, env: envName } = settings[name];
+    const fromFlag = flags[flag];
+    const fromEnv = env[envName];
+    raw[name] = typeof fromFlag === 'string' ? fromFlag : fromEnv === '' ? undefined : fromEnv;
+  }
+  const shape = Object.fromEntries(names.map((n) => [n, settings[n].schema]));
+  const result = z.object(shape).safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const name = issue.path[0] as SettingName;
+      const { flag, env: envName } = settings[name];
+      return `-${flag} / ${envName}: ${issue.message} (got ${JSON.stringify(raw[name])})`;
+    });
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const parsed = result.data as Parsed;
+  const announced =
+    parsed.rtcAnnouncedAddress ??
+    (parsed.rtcListenIp !== '0.0.0.0' && parsed.rtcListenIp !== '::'
+      ? parsed.rtcListenIp
+      : primaryIPv4());
+  if (!announced) {
+    throw new ConfigError(
+      '-rtc-announced-address / RTC_ANNOUNCED_ADDRESS: no non-loopback IPv4 found; set it to the public IP or hostname',
+    );
+  }
+  return { ...parsed, rtcAnnouncedAddress: announced };
+}
+
+export function helpText(): string {
+  const lines = names.map((name) => {
+    const { flag, env, help } = settings[name];
+    return `  -${flag.padEnd(24)} ${env.padEnd(22)} ${help}`;
+  });
+  return [
+    'Usage: npm start -- [flags]',
+    '',
+    'Every setting is a flag (-name or --name) or an environment variable.',
+    'Precedence: flags, then environment variables, then defaults.',
+    '',
+    `  ${'flag'.padEnd(25)} ${'environment'.padEnd(22)} meaning`,
+    ...lines,
+  ].join('\n');
+}

@@ -1,0 +1,77 @@
+import { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import * as mediasoup from 'mediasoup';
+import type { Logger } from '../logging/createLogger.ts';
+import type { MediaWorkerEvents, MediaWorkerOptions } from './MediaWorkerTypes.ts';
+
+/**
+ * One mediasoup worker process and the WebRtcServer that owns its single media port
+ * (UDP and TCP on the same number), so every transport of every room on this worker
+ * shares that port and packets are forwarded in C++ only.
+ */
+export class MediaWorker extends EventEmitter<MediaWorkerEvents> {
+  readonly index: number;
+  readonly worker: types.Worker;
+  readonly webRtcServer: types.WebRtcServer;
+  readonly #logger: Logger;
+  #closed = false;
+
+  static async create(options: MediaWorkerOptions): Promise<MediaWorker> {
+    const { index, rtcPort, listenIp, announcedAddress, logger } = options;
+    const worker = await mediasoup.createWorker({ logLevel: 'warn' });
+    try {
+      const listen = { ip: listenIp, announcedAddress, port: rtcPort };
+      const webRtcServer = await worker.createWebRtcServer({
+        listenInfos: [
+          { ...listen, protocol: 'udp' },
+          { ...listen, protocol: 'tcp' },
+        ],
+      });
+      return new MediaWorker(index, worker, webRtcServer, logger);
+    } catch (error) {
+      worker.close();
+      throw error;
+    }
+  }
+
+  private constructor(
+    index: number,
+    worker: types.Worker,
+    webRtcServer: types.WebRtcServer,
+    logger: Logger,
+  ) {
+    super();
+    this.index = index;
+    this.worker = worker;
+    this.webRtcServer = webRtcServer;
+    this.#logger = logger;
+    worker.on('died', (error) => {
+      this.#closed = true;
+      this.#logger.error('mediasoup worker died', {
+        worker: index,
+        pid: worker.pid,
+        error: error.message,
+      });
+      this.emit('died', error);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get pid(): number {
+    return this.worker.pid;
+  }
+
+  createRouter(mediaCodecs: types.RouterRtpCodecCapability[]): Promise<types.Router> {
+    return this.worker.createRouter({ mediaCodecs });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Closing the worker closes its WebRtcServer, routers and transports with it.
+    this.worker.close();
+  }
+}
