@@ -67,6 +67,12 @@ export const settings = {
     schema: z.coerce.number().int().min(2).max(1000).default(10),
     help: 'Most people in one room (default 10)',
   },
+  roomEmptyGraceMs: {
+    flag: 'room-empty-grace-ms',
+    env: 'ROOM_EMPTY_GRACE_MS',
+    schema: z.coerce.number().int().min(0).max(3_600_000).default(15_000),
+    help: 'How long an empty room waits for someone to rejoin before it closes (default 15000)',
+  },
   dataDir: {
     flag: 'data-dir',
     env: 'DATA_DIR',

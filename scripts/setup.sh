@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Sets up GhostTalk on a Debian/Ubuntu host, with or without internet:
+#   bash scripts/setup.sh           server: system packages, npm packages, mediasoup worker, client build
+#   bash scripts/setup.sh --test    the same plus what the tests need (Chromium, coturn, sox)
+#
+# GHOSTTALK_WORKER selects how the mediasoup worker is obtained:
+#   system   (default) build it from the npm package's own C++ sources against the
+#            distribution's libraries (offline-capable; cached, see scripts/build-worker.sh)
+#   prebuilt mediasoup's normal postinstall (downloads a prebuilt worker; needs internet)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+with_test_tools=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) with_test_tools=1 ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) log "unknown argument: $arg (try --help)"; exit 2 ;;
+  esac
+done
+
+worker_mode="${GHOSTTALK_WORKER:-system}"
+case "$worker_mode" in system|prebuilt) ;; *) log "GHOSTTALK_WORKER must be system or prebuilt"; exit 2 ;; esac
+
+packages=()
+if [[ "$worker_mode" == system ]]; then
+  packages+=(build-essential pkg-config python3 python3-venv libuv1-dev libssl-dev libsrtp2-dev
+    libabsl-dev flatbuffers-compiler libflatbuffers-dev)
+fi
+if ((with_test_tools)); then
+  packages+=(chromium coturn openssl sox procps)
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" == installed ]] || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  log "installing system packages: ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+log "installing npm packages"
+if [[ "$worker_mode" == system ]]; then
+  # Any MEDIASOUP_WORKER_BIN makes mediasoup's postinstall skip its download; the
+  # worker is then built and installed where mediasoup looks by default.
+  MEDIASOUP_WORKER_BIN=skip-postinstall npm ci --no-audit --no-fund
+  bash scripts/build-worker.sh
+else
+  npm ci --no-audit --no-fund
+fi
+
+log "building the browser app"
+npm run build
+
+log "done: Node $(node_modules/.bin/node --version 2>/dev/null || node --version) is used by npm start and npm test"

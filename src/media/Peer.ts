@@ -1,0 +1,121 @@
+import type { types } from 'mediasoup';
+import type { ConsumerInfo, PeerInfo, TransportInfo } from '../signaling/protocol.ts';
+import { SignalingError } from '../signaling/SignalingError.ts';
+import type { Notify, PeerOptions } from './PeerTypes.ts';
+
+type Transport = types.WebRtcTransport;
+
+async function createTransport(
+  router: types.Router,
+  webRtcServer: types.WebRtcServer,
+  peerId: string,
+): Promise<Transport> {
+  return router.createWebRtcTransport({
+    webRtcServer,
+    enableUdp: true,
+    enableTcp: true,
+    preferUdp: true,
+    appData: { peerId },
+  });
+}
+
+function transportInfo(transport: Transport): TransportInfo {
+  return {
+    id: transport.id,
+    iceParameters: transport.iceParameters,
+    iceCandidates: transport.iceCandidates,
+    dtlsParameters: transport.dtlsParameters,
+  };
+}
+
+/**
+ * One person in a room: a send transport carrying their microphone producer and a
+ * receive transport carrying one consumer per other talker. Closing it closes both
+ * transports, which closes everything they carry.
+ */
+export class Peer {
+  readonly id: string;
+  readonly nickname: string;
+  readonly ip: string;
+  readonly joinedAt = Date.now();
+  readonly rtpCapabilities: types.RtpCapabilities;
+  readonly sendTransport: Transport;
+  readonly recvTransport: Transport;
+  readonly consumers = new Map<string, types.Consumer>();
+  readonly notify: Notify;
+  producer: types.Producer | undefined;
+  muted = false;
+  #closed = false;
+
+  static async create(options: PeerOptions): Promise<Peer> {
+    const { router, webRtcServer, id } = options;
+    const sendTransport = await createTransport(router, webRtcServer, id);
+    try {
+      const recvTransport = await createTransport(router, webRtcServer, id);
+      return new Peer(options, sendTransport, recvTransport);
+    } catch (error) {
+      sendTransport.close();
+      throw error;
+    }
+  }
+
+  private constructor(options: PeerOptions, sendTransport: Transport, recvTransport: Transport) {
+    this.id = options.id;
+    this.nickname = options.nickname;
+    this.ip = options.ip;
+    this.rtpCapabilities = options.rtpCapabilities;
+    this.notify = options.notify;
+    this.sendTransport = sendTransport;
+    this.recvTransport = recvTransport;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get info(): PeerInfo {
+    return { id: this.id, nickname: this.nickname, muted: this.muted };
+  }
+
+  get transports(): { send: TransportInfo; recv: TransportInfo } {
+    return { send: transportInfo(this.sendTransport), recv: transportInfo(this.recvTransport) };
+  }
+
+  /** Only this peer's own transports can be addressed by its client. */
+  transport(transportId: string): Transport {
+    if (transportId === this.sendTransport.id) return this.sendTransport;
+    if (transportId === this.recvTransport.id) return this.recvTransport;
+    throw new SignalingError('NOT_FOUND', 'no such transport for this peer');
+  }
+
+  /** A paused consumer of `producer` on this peer's receive transport. */
+  async consume(producer: types.Producer, producerPeerId: string): Promise<ConsumerInfo> {
+    const consumer = await this.recvTransport.consume({
+      producerId: producer.id,
+      rtpCapabilities: this.rtpCapabilities,
+      paused: true,
+      appData: { peerId: producerPeerId },
+    });
+    this.consumers.set(consumer.id, consumer);
+    const forget = () => this.consumers.delete(consumer.id);
+    consumer.on('transportclose', forget);
+    consumer.on('producerclose', () => {
+      forget();
+      if (!this.#closed) this.notify('consumerClosed', { consumerId: consumer.id });
+    });
+    return {
+      id: consumer.id,
+      producerId: producer.id,
+      peerId: producerPeerId,
+      kind: 'audio',
+      rtpParameters: consumer.rtpParameters,
+    };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.sendTransport.close();
+    this.recvTransport.close();
+  }
+}

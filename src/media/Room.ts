@@ -1,0 +1,256 @@
+import { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import type { Logger } from '../logging/createLogger.ts';
+import type { ConsumerInfo, Responses } from '../signaling/protocol.ts';
+import { SignalingError } from '../signaling/SignalingError.ts';
+import type { MediaWorker } from './MediaWorker.ts';
+import { mediaCodecs } from './mediaCodecs.ts';
+import { Peer } from './Peer.ts';
+import type { JoinOptions, RoomEvents, RoomOptions } from './RoomTypes.ts';
+
+/** Voice below this (dBov) does not count as speaking; fake and real mics sit well above. */
+const SPEAKING_THRESHOLD_DBOV = -65;
+const SPEAKING_INTERVAL_MS = 400;
+
+export type JoinResult = Omit<Responses['join'], 'iceServers'>;
+
+/**
+ * A voice room: one mediasoup Router on one worker, its peers, and an
+ * AudioLevelObserver that tells everyone who is speaking.
+ */
+export class Room extends EventEmitter<RoomEvents> {
+  readonly id: string;
+  readonly router: types.Router;
+  readonly mediaWorker: MediaWorker;
+  readonly capacity: number;
+  readonly createdAt = Date.now();
+  readonly #peers = new Map<string, Peer>();
+  readonly #audioLevelObserver: types.AudioLevelObserver;
+  readonly #logger: Logger;
+  /** Joins admitted but still creating their transports: they hold a seat. */
+  #joining = 0;
+  #speaking: string[] = [];
+  #closed = false;
+
+  static async create({ id, mediaWorker, capacity, logger }: RoomOptions): Promise<Room> {
+    const router = await mediaWorker.createRouter(mediaCodecs);
+    try {
+      const audioLevelObserver = await router.createAudioLevelObserver({
+        maxEntries: capacity,
+        threshold: SPEAKING_THRESHOLD_DBOV,
+        interval: SPEAKING_INTERVAL_MS,
+      });
+      return new Room(id, router, mediaWorker, capacity, audioLevelObserver, logger);
+    } catch (error) {
+      router.close();
+      throw error;
+    }
+  }
+
+  private constructor(
+    id: string,
+    router: types.Router,
+    mediaWorker: MediaWorker,
+    capacity: number,
+    audioLevelObserver: types.AudioLevelObserver,
+    logger: Logger,
+  ) {
+    super();
+    this.id = id;
+    this.router = router;
+    this.mediaWorker = mediaWorker;
+    this.capacity = capacity;
+    this.#audioLevelObserver = audioLevelObserver;
+    this.#logger = logger;
+    audioLevelObserver.on('volumes', (volumes) => {
+      this.#setSpeaking(volumes.map((v) => v.producer.appData.peerId as string));
+    });
+    audioLevelObserver.on('silence', () => this.#setSpeaking([]));
+    router.on('workerclose', () => this.close());
+    logger.info('room created', { room: id, worker: mediaWorker.index });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get peers(): ReadonlyMap<string, Peer> {
+    return this.#peers;
+  }
+
+  /** No peer and no join in progress: safe to close. */
+  get idle(): boolean {
+    return this.#peers.size === 0 && this.#joining === 0;
+  }
+
+  async join(options: JoinOptions): Promise<JoinResult> {
+    if (this.#closed) throw new SignalingError('SERVER_BUSY', 'room is closing, try again');
+    if (this.#peers.size + this.#joining >= this.capacity) {
+      throw new SignalingError('ROOM_FULL', `room is full (${this.capacity} people)`);
+    }
+    this.#joining += 1;
+    let peer: Peer | undefined;
+    let consumers: ConsumerInfo[];
+    try {
+      peer = await Peer.create({
+        ...options,
+        id: options.peerId,
+        router: this.router,
+        webRtcServer: this.mediaWorker.webRtcServer,
+      });
+      consumers = await this.#consumeAll(peer);
+      if (this.#closed) throw new SignalingError('SERVER_BUSY', 'room closed while joining');
+    } catch (error) {
+      peer?.close();
+      this.#joining -= 1;
+      if (this.idle) this.emit('empty');
+      throw error;
+    }
+    this.#joining -= 1;
+    const others = [...this.#peers.values()];
+    this.#peers.set(peer.id, peer);
+    for (const other of others) other.notify('peerJoined', peer.info);
+    this.#logger.info('peer joined', {
+      room: this.id,
+      peer: peer.id,
+      nickname: peer.nickname,
+      ip: peer.ip,
+    });
+    return {
+      peerId: peer.id,
+      roomId: this.id,
+      peers: others.map((p) => p.info),
+      sendTransport: peer.transports.send,
+      recvTransport: peer.transports.recv,
+      consumers,
+    };
+  }
+
+  /**
+   * Paused consumers for every existing talker, created in parallel. Loops because a
+   * talker may start producing while we await; the caller adds the peer to the room
+   * synchronously after the last pass, so no producer can fall between the two.
+   */
+  async #consumeAll(peer: Peer): Promise<ConsumerInfo[]> {
+    const infos: ConsumerInfo[] = [];
+    for (;;) {
+      const consumed = new Set([...peer.consumers.values()].map((c) => c.producerId));
+      const missing = [...this.#peers.values()].filter(
+        (p) => p.producer && !p.producer.closed && !consumed.has(p.producer.id),
+      );
+      if (missing.length === 0) break;
+      const results = await Promise.allSettled(
+        missing.map((p) => peer.consume(p.producer as types.Producer, p.id)),
+      );
+      for (const result of results) {
+        if (result.status === 'fulfilled') infos.push(result.value);
+        else throw result.reason;
+      }
+    }
+    return infos.filter((info) => peer.consumers.has(info.id));
+  }
+
+  peer(peerId: string): Peer {
+    const peer = this.#peers.get(peerId);
+    if (!peer) throw new SignalingError('NOT_IN_ROOM', 'not in this room');
+    return peer;
+  }
+
+  async produce(
+    peerId: string,
+    transportId: string,
+    rtpParameters: types.RtpParameters,
+  ): Promise<string> {
+    const peer = this.peer(peerId);
+    if (transportId !== peer.sendTransport.id) {
+      throw new SignalingError('NOT_FOUND', 'produce needs this peer’s send transport');
+    }
+    if (peer.producer) throw new SignalingError('BAD_REQUEST', 'already producing');
+    const producer = await peer.sendTransport.produce({
+      kind: 'audio',
+      rtpParameters,
+      paused: peer.muted,
+      appData: { peerId },
+    });
+    if (peer.closed) {
+      producer.close();
+      throw new SignalingError('NOT_IN_ROOM', 'left the room');
+    }
+    peer.producer = producer;
+    await this.#audioLevelObserver.addProducer({ producerId: producer.id }).catch(() => {});
+    await Promise.all(
+      [...this.#peers.values()]
+        .filter((other) => other !== peer)
+        .map(async (other) => {
+          try {
+            other.notify('newConsumer', await other.consume(producer, peer.id));
+          } catch (error) {
+            this.#logger.warn('consumer not created', {
+              room: this.id,
+              peer: other.id,
+              error: (error as Error).message,
+            });
+          }
+        }),
+    );
+    return producer.id;
+  }
+
+  async resumeConsumers(peerId: string, consumerIds: string[]): Promise<void> {
+    const peer = this.peer(peerId);
+    const consumers = consumerIds.map((id) => {
+      const consumer = peer.consumers.get(id);
+      if (!consumer) throw new SignalingError('NOT_FOUND', `no consumer ${id} for this peer`);
+      return consumer;
+    });
+    await Promise.all(consumers.map((c) => c.resume()));
+  }
+
+  async setMuted(peerId: string, muted: boolean): Promise<void> {
+    const peer = this.peer(peerId);
+    if (peer.muted === muted) return;
+    peer.muted = muted;
+    if (peer.producer) await (muted ? peer.producer.pause() : peer.producer.resume());
+    for (const other of this.#peers.values()) {
+      if (other !== peer) other.notify('peerMuted', { peerId, muted });
+    }
+  }
+
+  leave(peerId: string): void {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return;
+    this.#peers.delete(peerId);
+    peer.close();
+    for (const other of this.#peers.values()) other.notify('peerLeft', { peerId });
+    this.#logger.info('peer left', {
+      room: this.id,
+      peer: peer.id,
+      nickname: peer.nickname,
+      ip: peer.ip,
+      durationMs: Date.now() - peer.joinedAt,
+    });
+    if (this.#speaking.includes(peerId)) {
+      this.#setSpeaking(this.#speaking.filter((id) => id !== peerId));
+    }
+    if (this.idle) this.emit('empty');
+  }
+
+  #setSpeaking(peerIds: string[]): void {
+    const next = [...new Set(peerIds)].sort();
+    if (next.length === this.#speaking.length && next.every((id, i) => id === this.#speaking[i])) {
+      return;
+    }
+    this.#speaking = next;
+    for (const peer of this.#peers.values()) peer.notify('speaking', { peerIds: next });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const peer of this.#peers.values()) peer.close();
+    this.#peers.clear();
+    this.router.close();
+    this.#logger.info('room closed', { room: this.id });
+    this.emit('close');
+  }
+}

@@ -1,0 +1,95 @@
+import type { Logger } from '../logging/createLogger.ts';
+import type { MediaWorker } from './MediaWorker.ts';
+import { Room } from './Room.ts';
+
+export type RoomRegistryOptions = {
+  mediaWorker: MediaWorker;
+  capacity: number;
+  /** How long an empty room waits for a (re)joining peer before it is closed. */
+  emptyGraceMs: number;
+  logger: Logger;
+};
+
+/**
+ * The rooms that exist now. Creation is deduplicated per room id, so simultaneous
+ * first joins share one Router instead of racing to make two.
+ */
+export class RoomRegistry {
+  readonly #rooms = new Map<string, Room>();
+  readonly #creating = new Map<string, Promise<Room>>();
+  readonly #emptyTimers = new Map<string, NodeJS.Timeout>();
+  readonly #options: RoomRegistryOptions;
+  #closed = false;
+
+  constructor(options: RoomRegistryOptions) {
+    this.#options = options;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get size(): number {
+    return this.#rooms.size;
+  }
+
+  get(roomId: string): Room | undefined {
+    return this.#rooms.get(roomId);
+  }
+
+  values(): IterableIterator<Room> {
+    return this.#rooms.values();
+  }
+
+  async getOrCreate(roomId: string): Promise<Room> {
+    if (this.#closed) throw new Error('registry closed');
+    const existing = this.#rooms.get(roomId);
+    if (existing) {
+      this.#cancelEmptyTimer(roomId);
+      return existing;
+    }
+    let creating = this.#creating.get(roomId);
+    if (!creating) {
+      creating = this.#create(roomId).finally(() => this.#creating.delete(roomId));
+      this.#creating.set(roomId, creating);
+    }
+    return creating;
+  }
+
+  async #create(roomId: string): Promise<Room> {
+    const { mediaWorker, capacity, logger } = this.#options;
+    const room = await Room.create({ id: roomId, mediaWorker, capacity, logger });
+    if (this.#closed) {
+      room.close();
+      throw new Error('registry closed');
+    }
+    this.#rooms.set(roomId, room);
+    room.on('empty', () => this.#scheduleClose(room));
+    room.on('close', () => {
+      this.#cancelEmptyTimer(roomId);
+      if (this.#rooms.get(roomId) === room) this.#rooms.delete(roomId);
+    });
+    return room;
+  }
+
+  #scheduleClose(room: Room): void {
+    this.#cancelEmptyTimer(room.id);
+    const timer = setTimeout(() => {
+      this.#emptyTimers.delete(room.id);
+      if (room.idle) room.close();
+    }, this.#options.emptyGraceMs);
+    timer.unref();
+    this.#emptyTimers.set(room.id, timer);
+  }
+
+  #cancelEmptyTimer(roomId: string): void {
+    clearTimeout(this.#emptyTimers.get(roomId));
+    this.#emptyTimers.delete(roomId);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const room of [...this.#rooms.values()]) room.close();
+  }
+}

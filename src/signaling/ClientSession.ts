@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import type { types } from 'mediasoup';
+import type { Socket } from 'socket.io';
+import type { z } from 'zod';
+import type { Logger } from '../logging/createLogger.ts';
+import type { Room } from '../media/Room.ts';
+import type { RoomRegistry } from '../media/RoomRegistry.ts';
+import {
+  type Ack,
+  type ClientToServerEvents,
+  type IceServer,
+  type ProtocolError,
+  type RequestName,
+  type Responses,
+  requestSchemas,
+  type ServerToClientEvents,
+} from './protocol.ts';
+import { SignalingError } from './SignalingError.ts';
+
+export type GhostTalkSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+
+export type ClientSessionOptions = {
+  socket: GhostTalkSocket;
+  rooms: RoomRegistry;
+  routerRtpCapabilities: types.RtpCapabilities;
+  iceServers: (peerId: string) => IceServer[];
+  logger: Logger;
+};
+
+type Handlers = {
+  [N in RequestName]: (payload: z.output<(typeof requestSchemas)[N]>) => Promise<Responses[N]>;
+};
+
+function describeValidationError(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) =>
+      issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
+    )
+    .join('; ');
+}
+
+/** mediasoup rejects bad parameters with TypeError; that is the client's fault, not ours. */
+function toProtocolError(error: unknown): ProtocolError | undefined {
+  if (error instanceof SignalingError) return { code: error.code, message: error.message };
+  if (error instanceof TypeError) return { code: 'BAD_REQUEST', message: error.message };
+  if (error instanceof Error && error.name === 'UnsupportedError') {
+    return { code: 'UNSUPPORTED', message: error.message };
+  }
+  return undefined;
+}
+
+/**
+ * One socket.io connection: validates every request, runs them one at a time (so a
+ * client cannot race its own join against itself) and answers each with one ack.
+ */
+export class ClientSession {
+  readonly #socket: GhostTalkSocket;
+  readonly #options: ClientSessionOptions;
+  readonly #logger: Logger;
+  #room: Room | undefined;
+  #peerId: string | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(options: ClientSessionOptions) {
+    this.#options = options;
+    this.#socket = options.socket;
+    this.#logger = options.logger;
+    const handlers = this.#handlers();
+    for (const name of Object.keys(requestSchemas) as RequestName[]) {
+      this.#socket.on(name, (...args: unknown[]) => this.#onRequest(name, handlers, args));
+    }
+    this.#socket.onAny((event: string, ...args: unknown[]) => {
+      if (Object.hasOwn(requestSchemas, event)) return;
+      const ack = args.at(-1);
+      if (typeof ack === 'function') {
+        ack({ ok: false, error: { code: 'UNKNOWN_EVENT', message: `unknown event "${event}"` } });
+      }
+    });
+    this.#socket.on('disconnect', () => this.close());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get ip(): string {
+    return this.#socket.handshake.address;
+  }
+
+  #onRequest(name: RequestName, handlers: Handlers, args: unknown[]): void {
+    // An emit with an ack but no payload puts the ack first.
+    const ack = [...args].reverse().find((a) => typeof a === 'function') as
+      | ((response: Ack<unknown>) => void)
+      | undefined;
+    const payload = typeof args[0] === 'function' ? undefined : args[0];
+    const run = async (): Promise<Ack<unknown>> => {
+      const parsed = requestSchemas[name].safeParse(payload ?? {});
+      if (!parsed.success) {
+        return {
+          ok: false,
+          error: {
+            code: 'BAD_REQUEST',
+            message: `${name}: ${describeValidationError(parsed.error)}`,
+          },
+        };
+      }
+      try {
+        const handler = handlers[name] as (p: unknown) => Promise<unknown>;
+        return { ok: true, data: await handler(parsed.data) };
+      } catch (error) {
+        const known = toProtocolError(error);
+        if (known) return { ok: false, error: known };
+        this.#logger.error('request failed', {
+          event: name,
+          peer: this.#peerId,
+          error: (error as Error).message,
+        });
+        return { ok: false, error: { code: 'INTERNAL', message: 'internal error' } };
+      }
+    };
+    const result = this.#queue.then(run);
+    this.#queue = result.catch(() => {});
+    void result.then((response) => ack?.(response));
+  }
+
+  #requireRoom(): { room: Room; peerId: string } {
+    if (!this.#room || !this.#peerId || this.#room.closed) {
+      throw new SignalingError('NOT_IN_ROOM', 'join a room first');
+    }
+    return { room: this.#room, peerId: this.#peerId };
+  }
+
+  #handlers(): Handlers {
+    return {
+      capabilities: async () => ({ routerRtpCapabilities: this.#options.routerRtpCapabilities }),
+      join: async ({ roomId, nickname, rtpCapabilities }) => {
+        if (this.#room && !this.#room.closed) {
+          throw new SignalingError('ALREADY_JOINED', 'already in a room; leave first');
+        }
+        const room = await this.#options.rooms.getOrCreate(roomId);
+        const peerId = randomUUID();
+        const socket = this.#socket;
+        const result = await room.join({
+          peerId,
+          nickname,
+          ip: this.ip,
+          rtpCapabilities: rtpCapabilities as types.RtpCapabilities,
+          notify: (event, ...args) => socket.emit(event, ...args),
+        });
+        this.#room = room;
+        this.#peerId = peerId;
+        // The socket may have gone while we were creating transports.
+        if (this.#closed) this.#leave();
+        return { ...result, iceServers: this.#options.iceServers(peerId) };
+      },
+      connectTransport: async ({ transportId, dtlsParameters }) => {
+        const { room, peerId } = this.#requireRoom();
+        const transport = room.peer(peerId).transport(transportId);
+        await transport.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
+        return {};
+      },
+      produce: async ({ transportId, rtpParameters }) => {
+        const { room, peerId } = this.#requireRoom();
+        const producerId = await room.produce(
+          peerId,
+          transportId,
+          rtpParameters as types.RtpParameters,
+        );
+        return { producerId };
+      },
+      resumeConsumers: async ({ consumerIds }) => {
+        const { room, peerId } = this.#requireRoom();
+        await room.resumeConsumers(peerId, consumerIds);
+        return {};
+      },
+      setMuted: async ({ muted }) => {
+        const { room, peerId } = this.#requireRoom();
+        await room.setMuted(peerId, muted);
+        return {};
+      },
+      restartIce: async ({ transportId }) => {
+        const { room, peerId } = this.#requireRoom();
+        const iceParameters = await room.peer(peerId).transport(transportId).restartIce();
+        return { iceParameters };
+      },
+      leave: async () => {
+        this.#requireRoom();
+        this.#leave();
+        return {};
+      },
+    };
+  }
+
+  #leave(): void {
+    if (this.#room && this.#peerId) this.#room.leave(this.#peerId);
+    this.#room = undefined;
+    this.#peerId = undefined;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#leave();
+  }
+}

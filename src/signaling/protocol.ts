@@ -1,0 +1,215 @@
+/**
+ * The signaling protocol, shared by the server and the browser app: event maps for
+ * socket.io's typed `Server`/`Socket`, the payload schemas (validated at runtime on
+ * the server, since types alone do not stop a hostile client) and the ack shape.
+ *
+ * The browser imports this module with `import type` only, so zod never ships to it.
+ */
+import type { types } from 'mediasoup';
+import { z } from 'zod';
+import { NICKNAME_MAX_CHARS, ROOM_ID_PATTERN } from './limits.ts';
+
+const id = z.string().min(1).max(64);
+const shortString = z.string().max(256);
+const uint32 = z.number().int().min(0).max(0xffffffff);
+const codecParameters = z
+  .record(z.string().max(64), z.union([z.string().max(256), z.number()]))
+  .refine((r) => Object.keys(r).length <= 32, 'too many codec parameters');
+const rtcpFeedback = z.object({
+  type: z.string().max(32),
+  parameter: z.string().max(32).optional(),
+});
+
+export const roomIdSchema = z.string().regex(ROOM_ID_PATTERN, 'room id: 1-64 of A-Z a-z 0-9 _ -');
+
+const segmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
+export const nicknameSchema = z
+  .string()
+  .max(256)
+  .transform((s) => s.trim())
+  .refine((s) => !/[\p{Cc}\p{Zl}\p{Zp}]/u.test(s), 'nickname: control characters are not allowed')
+  .refine((s) => {
+    const length = [...segmenter.segment(s)].length;
+    return length >= 1 && length <= NICKNAME_MAX_CHARS;
+  }, `nickname: 1-${NICKNAME_MAX_CHARS} visible characters`);
+
+export const rtpCapabilitiesSchema = z.object({
+  codecs: z
+    .array(
+      z.object({
+        kind: z.enum(['audio', 'video']),
+        mimeType: z.string().max(64),
+        preferredPayloadType: z.number().int().min(0).max(127).optional(),
+        clockRate: z.number().int().positive().max(1_000_000),
+        channels: z.number().int().min(1).max(8).optional(),
+        parameters: codecParameters.optional(),
+        rtcpFeedback: z.array(rtcpFeedback).max(16).optional(),
+      }),
+    )
+    .max(64),
+  headerExtensions: z
+    .array(
+      z.object({
+        kind: z.enum(['audio', 'video']),
+        uri: shortString,
+        preferredId: z.number().int().min(1).max(255),
+        preferredEncrypt: z.boolean().optional(),
+        direction: z.enum(['sendrecv', 'sendonly', 'recvonly', 'inactive']).optional(),
+      }),
+    )
+    .max(64)
+    .optional(),
+});
+
+export const dtlsParametersSchema = z.object({
+  role: z.enum(['auto', 'client', 'server']).optional(),
+  fingerprints: z
+    .array(
+      z.object({
+        algorithm: z.enum(['sha-1', 'sha-224', 'sha-256', 'sha-384', 'sha-512']),
+        value: z.string().regex(/^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){19,63}$/, 'fingerprint value'),
+      }),
+    )
+    .min(1)
+    .max(8),
+});
+
+export const rtpParametersSchema = z.object({
+  mid: z.string().max(32).optional(),
+  codecs: z
+    .array(
+      z.object({
+        mimeType: z.string().regex(/^audio\/[A-Za-z0-9.-]{1,32}$/, 'audio codecs only'),
+        payloadType: z.number().int().min(0).max(127),
+        clockRate: z.number().int().positive().max(1_000_000),
+        channels: z.number().int().min(1).max(8).optional(),
+        parameters: codecParameters.optional(),
+        rtcpFeedback: z.array(rtcpFeedback).max(16).optional(),
+      }),
+    )
+    .min(1)
+    .max(8),
+  headerExtensions: z
+    .array(
+      z.object({
+        uri: shortString,
+        id: z.number().int().min(1).max(255),
+        encrypt: z.boolean().optional(),
+        parameters: codecParameters.optional(),
+      }),
+    )
+    .max(16)
+    .optional(),
+  encodings: z
+    .array(
+      z.object({
+        ssrc: uint32.optional(),
+        rid: z.string().max(32).optional(),
+        rtx: z.object({ ssrc: uint32 }).optional(),
+        dtx: z.boolean().optional(),
+        maxBitrate: z.number().int().positive().max(10_000_000).optional(),
+      }),
+    )
+    .min(1)
+    .max(4),
+  rtcp: z
+    .object({
+      cname: z.string().max(256).optional(),
+      reducedSize: z.boolean().optional(),
+    })
+    .optional(),
+});
+
+export const requestSchemas = {
+  capabilities: z.object({}).strict(),
+  join: z.object({
+    roomId: roomIdSchema,
+    nickname: nicknameSchema,
+    rtpCapabilities: rtpCapabilitiesSchema,
+  }),
+  connectTransport: z.object({ transportId: id, dtlsParameters: dtlsParametersSchema }),
+  produce: z.object({
+    transportId: id,
+    kind: z.literal('audio'),
+    rtpParameters: rtpParametersSchema,
+  }),
+  resumeConsumers: z.object({ consumerIds: z.array(id).min(1).max(1000) }),
+  setMuted: z.object({ muted: z.boolean() }),
+  restartIce: z.object({ transportId: id }),
+  leave: z.object({}).strict(),
+};
+
+export type RequestName = keyof typeof requestSchemas;
+export type Request<N extends RequestName> = z.input<(typeof requestSchemas)[N]>;
+
+export const errorCodes = [
+  'BAD_REQUEST',
+  'UNKNOWN_EVENT',
+  'NOT_IN_ROOM',
+  'ALREADY_JOINED',
+  'ROOM_FULL',
+  'NOT_FOUND',
+  'FORBIDDEN',
+  'UNSUPPORTED',
+  'RATE_LIMITED',
+  'SERVER_BUSY',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+export type ProtocolError = { code: ErrorCode; message: string };
+
+/** Every request is answered by exactly one ack of this shape. */
+export type Ack<T> = { ok: true; data: T } | { ok: false; error: ProtocolError };
+
+export type PeerInfo = { id: string; nickname: string; muted: boolean };
+
+export type TransportInfo = {
+  id: string;
+  iceParameters: types.IceParameters;
+  iceCandidates: types.IceCandidate[];
+  dtlsParameters: types.DtlsParameters;
+};
+
+export type ConsumerInfo = {
+  id: string;
+  producerId: string;
+  peerId: string;
+  kind: 'audio';
+  rtpParameters: types.RtpParameters;
+};
+
+export type IceServer = { urls: string[]; username?: string; credential?: string };
+
+export type Responses = {
+  capabilities: { routerRtpCapabilities: types.RtpCapabilities };
+  join: {
+    peerId: string;
+    roomId: string;
+    peers: PeerInfo[];
+    sendTransport: TransportInfo;
+    recvTransport: TransportInfo;
+    /** Paused consumers of everyone already talking; resume them with `resumeConsumers`. */
+    consumers: ConsumerInfo[];
+    iceServers: IceServer[];
+  };
+  connectTransport: Record<string, never>;
+  produce: { producerId: string };
+  resumeConsumers: Record<string, never>;
+  setMuted: Record<string, never>;
+  restartIce: { iceParameters: types.IceParameters };
+  leave: Record<string, never>;
+};
+
+export type ClientToServerEvents = {
+  [N in RequestName]: (payload: Request<N>, ack: (response: Ack<Responses[N]>) => void) => void;
+};
+
+export type ServerToClientEvents = {
+  peerJoined: (peer: PeerInfo) => void;
+  peerLeft: (event: { peerId: string }) => void;
+  peerMuted: (event: { peerId: string; muted: boolean }) => void;
+  newConsumer: (consumer: ConsumerInfo) => void;
+  consumerClosed: (event: { consumerId: string }) => void;
+  /** Who is speaking now; sent only when the set changes. */
+  speaking: (event: { peerIds: string[] }) => void;
+};

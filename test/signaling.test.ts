@@ -1,0 +1,277 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { types } from 'mediasoup';
+import { fakeDtlsParameters, opusRtpParameters } from './support/fakeMedia.ts';
+import { SignalingClient } from './support/signalingClient.ts';
+import { startTestServer, type TestServer } from './support/testServer.ts';
+
+let ts: TestServer;
+let caps: types.RtpCapabilities;
+const clients: SignalingClient[] = [];
+
+async function client(): Promise<SignalingClient> {
+  const c = await SignalingClient.connect(ts.url);
+  clients.push(c);
+  return c;
+}
+
+async function joined(roomId: string, nickname = 'Ann') {
+  const c = await client();
+  const data = await c.call('join', { roomId, nickname, rtpCapabilities: caps });
+  return { c, data };
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+before(async () => {
+  ts = await startTestServer({ ROOM_CAPACITY: '3' });
+  const c = await client();
+  caps = (await c.call('capabilities', {})).routerRtpCapabilities;
+});
+
+after(async () => {
+  for (const c of clients) c.close();
+  await ts.stop();
+});
+
+describe('join', () => {
+  test('capabilities match the router a room actually gets', async () => {
+    await joined('caps-room');
+    const room = ts.server.rooms.get('caps-room');
+    assert.ok(room);
+    assert.deepEqual(caps, room.router.rtpCapabilities);
+  });
+
+  test('one round trip gives transports, peers and consumers of existing talkers', async () => {
+    const a = await joined('talk', 'Ann');
+    const { producerId } = await a.c.call('produce', {
+      transportId: a.data.sendTransport.id,
+      kind: 'audio',
+      rtpParameters: opusRtpParameters(1111),
+    });
+    const b = await joined('talk', 'Bob');
+    assert.deepEqual(b.data.peers, [{ id: a.data.peerId, nickname: 'Ann', muted: false }]);
+    assert.equal(b.data.consumers.length, 1);
+    assert.equal(b.data.consumers[0]?.producerId, producerId);
+    assert.equal(b.data.consumers[0]?.peerId, a.data.peerId);
+    assert.ok(b.data.sendTransport.iceCandidates.every((c) => c.address === '127.0.0.1'));
+    assert.deepEqual(
+      new Set(b.data.sendTransport.iceCandidates.map((c) => c.protocol)),
+      new Set(['udp', 'tcp']),
+    );
+    await b.c.call('resumeConsumers', { consumerIds: [b.data.consumers[0]?.id] });
+  });
+
+  test('later producers are pushed to everyone; mute is broadcast and pauses the producer', async () => {
+    const a = await joined('push', 'Ann');
+    const b = await joined('push', 'Bob');
+    const pushed = a.c.next('newConsumer');
+    const { producerId } = await b.c.call('produce', {
+      transportId: b.data.sendTransport.id,
+      kind: 'audio',
+      rtpParameters: opusRtpParameters(2222),
+    });
+    const consumer = await pushed;
+    assert.equal(consumer.producerId, producerId);
+    assert.equal(consumer.peerId, b.data.peerId);
+
+    const muted = a.c.next('peerMuted');
+    await b.c.call('setMuted', { muted: true });
+    assert.deepEqual(await muted, { peerId: b.data.peerId, muted: true });
+    const peer = ts.server.rooms.get('push')?.peers.get(b.data.peerId);
+    assert.equal(peer?.producer?.paused, true);
+  });
+
+  test('nicknames are trimmed, limited to 32 visible characters, no control characters', async () => {
+    const ok = await joined('nick', '  Zoë 👩‍👩‍👧  ');
+    assert.equal(ts.server.rooms.get('nick')?.peers.get(ok.data.peerId)?.nickname, 'Zoë 👩‍👩‍👧');
+    const c = await client();
+    for (const nickname of ['', '   ', 'a'.repeat(33), 'bad\u0007bell', 'new\nline']) {
+      const r = await c.request('join', { roomId: 'nick2', nickname, rtpCapabilities: caps });
+      assert.equal(r.ok, false, JSON.stringify(nickname));
+      if (!r.ok) assert.equal(r.error.code, 'BAD_REQUEST');
+    }
+    const r = await c.request('join', {
+      roomId: 'nick2',
+      nickname: 'e'.repeat(32),
+      rtpCapabilities: caps,
+    });
+    assert.equal(r.ok, true);
+  });
+
+  test('a full room refuses the next person with ROOM_FULL', async () => {
+    for (const name of ['A', 'B', 'C']) await joined('full', name);
+    const c = await client();
+    const r = await c.request('join', { roomId: 'full', nickname: 'D', rtpCapabilities: caps });
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.equal(r.error.code, 'ROOM_FULL');
+    assert.equal(ts.server.rooms.get('full')?.peers.size, 3);
+  });
+
+  test('simultaneous first joins create exactly one room', async () => {
+    const before = (await ts.server.mediaWorker.worker.dump()).routerIds.length;
+    const cs = await Promise.all([client(), client(), client()]);
+    const results = await Promise.all(
+      cs.map((c, i) =>
+        c.call('join', { roomId: 'race', nickname: `P${i}`, rtpCapabilities: caps }),
+      ),
+    );
+    assert.equal(new Set(results.map((r) => r.peerId)).size, 3);
+    assert.equal(ts.server.rooms.get('race')?.peers.size, 3);
+    const afterDump = await ts.server.mediaWorker.worker.dump();
+    assert.equal(afterDump.routerIds.length, before + 1);
+  });
+});
+
+describe('bad requests get a clear error ack and harm nothing', () => {
+  test('malformed payloads, unknown events and out-of-order requests', async () => {
+    // A healthy room elsewhere, checked afterwards.
+    const healthy = await joined('healthy', 'Hal');
+    await healthy.c.call('produce', {
+      transportId: healthy.data.sendTransport.id,
+      kind: 'audio',
+      rtpParameters: opusRtpParameters(3333),
+    });
+
+    const c = await client();
+    const cases: Array<[string, unknown, string]> = [
+      ['join', { roomId: 5, nickname: 'x', rtpCapabilities: caps }, 'BAD_REQUEST'],
+      ['join', { nickname: 'x', rtpCapabilities: caps }, 'BAD_REQUEST'],
+      ['join', { roomId: 'a/b', nickname: 'x', rtpCapabilities: caps }, 'BAD_REQUEST'],
+      [
+        'join',
+        { roomId: 'r'.repeat(100_000), nickname: 'x', rtpCapabilities: caps },
+        'BAD_REQUEST',
+      ],
+      [
+        'join',
+        { roomId: 'ok', nickname: 'x'.repeat(10_000), rtpCapabilities: caps },
+        'BAD_REQUEST',
+      ],
+      ['join', { roomId: 'ok', nickname: 'x', rtpCapabilities: { codecs: 'no' } }, 'BAD_REQUEST'],
+      ['join', 'just a string', 'BAD_REQUEST'],
+      ['join', null, 'BAD_REQUEST'],
+      [
+        'produce',
+        { transportId: 'x', kind: 'audio', rtpParameters: opusRtpParameters(1) },
+        'NOT_IN_ROOM',
+      ],
+      ['connectTransport', { transportId: 'x', dtlsParameters: fakeDtlsParameters }, 'NOT_IN_ROOM'],
+      ['resumeConsumers', { consumerIds: ['x'] }, 'NOT_IN_ROOM'],
+      ['setMuted', { muted: true }, 'NOT_IN_ROOM'],
+      ['leave', {}, 'NOT_IN_ROOM'],
+      ['setMuted', { muted: 'yes' }, 'BAD_REQUEST'],
+      ['capabilities', { extra: 1 }, 'BAD_REQUEST'],
+      ['noSuchEvent', {}, 'UNKNOWN_EVENT'],
+      ['__proto__', {}, 'UNKNOWN_EVENT'],
+    ];
+    for (const [event, payload, code] of cases) {
+      const r = await c.request(event as 'join', payload);
+      assert.equal(r.ok, false, `${event} ${JSON.stringify(payload)?.slice(0, 80)}`);
+      if (!r.ok) {
+        assert.equal(r.error.code, code, `${event}: ${r.error.message}`);
+        assert.ok(r.error.message.length > 0);
+      }
+    }
+
+    // Join twice, then address things that belong to someone else.
+    const me = await c.call('join', { roomId: 'healthy', nickname: 'Eve', rtpCapabilities: caps });
+    const twice = await c.request('join', {
+      roomId: 'other',
+      nickname: 'Eve',
+      rtpCapabilities: caps,
+    });
+    assert.equal(twice.ok || twice.error.code, 'ALREADY_JOINED');
+    const foreignTransport = await c.request('connectTransport', {
+      transportId: healthy.data.sendTransport.id,
+      dtlsParameters: fakeDtlsParameters,
+    });
+    assert.equal(foreignTransport.ok || foreignTransport.error.code, 'NOT_FOUND');
+    const foreignProduce = await c.request('produce', {
+      transportId: healthy.data.sendTransport.id,
+      kind: 'audio',
+      rtpParameters: opusRtpParameters(4444),
+    });
+    assert.equal(foreignProduce.ok || foreignProduce.error.code, 'NOT_FOUND');
+    // Consume a producer that is not ours to consume: consumer ids are per peer.
+    const hal = ts.server.rooms.get('healthy')?.peers.get(healthy.data.peerId);
+    const someoneElsesConsumer = [...(hal?.consumers.keys() ?? [])];
+    const mine = me.consumers.map((x) => x.id);
+    assert.equal(mine.length, 1);
+    const foreignResume = await c.request('resumeConsumers', {
+      consumerIds: [...someoneElsesConsumer, healthy.data.peerId],
+    });
+    assert.equal(foreignResume.ok || foreignResume.error.code, 'NOT_FOUND');
+    // Parameters that reach mediasoup must be refused before they hurt the worker.
+    const badDtls = await c.request('connectTransport', {
+      transportId: me.sendTransport.id,
+      dtlsParameters: { role: 'client', fingerprints: [] },
+    });
+    assert.equal(badDtls.ok || badDtls.error.code, 'BAD_REQUEST');
+    const badRtp = await c.request('produce', {
+      transportId: me.sendTransport.id,
+      kind: 'audio',
+      rtpParameters: {
+        ...opusRtpParameters(5),
+        codecs: [{ mimeType: 'audio/nope', payloadType: 100, clockRate: 8000 }],
+      },
+    });
+    assert.equal(badRtp.ok, false);
+    const videoRtp = await c.request('produce', {
+      transportId: me.sendTransport.id,
+      kind: 'video',
+      rtpParameters: opusRtpParameters(6),
+    });
+    assert.equal(videoRtp.ok || videoRtp.error.code, 'BAD_REQUEST');
+
+    // Everything still works: the healthy peer is intact and the worker is alive.
+    assert.equal(ts.server.mediaWorker.closed, false);
+    const room = ts.server.rooms.get('healthy');
+    assert.ok(room?.peers.get(healthy.data.peerId)?.producer);
+    const ok = await c.request('resumeConsumers', { consumerIds: mine });
+    assert.equal(ok.ok, true);
+    const res = await fetch(`${ts.url}/healthz`);
+    assert.equal(res.status, 200);
+  });
+});
+
+describe('leaving releases everything', () => {
+  test('leave, and an abrupt disconnect, free transports, producers and consumers; empty rooms close', async () => {
+    const a = await joined('bye', 'Ann');
+    const b = await joined('bye', 'Bob');
+    await a.c.call('produce', {
+      transportId: a.data.sendTransport.id,
+      kind: 'audio',
+      rtpParameters: opusRtpParameters(7777),
+    });
+    await b.c.call('produce', {
+      transportId: b.data.sendTransport.id,
+      kind: 'audio',
+      rtpParameters: opusRtpParameters(8888),
+    });
+    const room = ts.server.rooms.get('bye');
+    assert.ok(room);
+    let dump = await room.router.dump();
+    assert.equal(dump.transportIds.length, 4);
+
+    const left = a.c.next('peerLeft');
+    await b.c.call('leave', {});
+    assert.deepEqual(await left, { peerId: b.data.peerId });
+    dump = await room.router.dump();
+    assert.equal(dump.transportIds.length, 2);
+    assert.equal(dump.mapProducerIdConsumerIds.length, 1);
+    assert.equal(dump.mapProducerIdConsumerIds[0]?.values.length, 0);
+
+    a.c.socket.disconnect();
+    await waitFor(() => room.closed);
+    assert.equal(ts.server.rooms.get('bye'), undefined);
+    const routers = (await ts.server.mediaWorker.worker.dump()).routerIds;
+    assert.ok(!routers.includes(room.router.id));
+  });
+});
