@@ -11,14 +11,23 @@ import { MediaWorker } from './media/MediaWorker.ts';
 import { mediaCodecs } from './media/mediaCodecs.ts';
 import { RoomRegistry } from './media/RoomRegistry.ts';
 import { ClientSession } from './signaling/ClientSession.ts';
-import type { ClientToServerEvents, ServerToClientEvents } from './signaling/protocol.ts';
+import type {
+  ClientToServerEvents,
+  ServerToClientEvents,
+  SocketData,
+} from './signaling/protocol.ts';
 
 const defaultClientDir = fileURLToPath(new URL('../dist/client', import.meta.url));
 
 /** The whole server: HTTP, signaling and media, started together and closed together. */
 export class GhostTalkServer {
   readonly httpServer: HttpServer;
-  readonly io: SocketIoServer<ClientToServerEvents, ServerToClientEvents>;
+  readonly io: SocketIoServer<
+    ClientToServerEvents,
+    ServerToClientEvents,
+    Record<string, never>,
+    SocketData
+  >;
   readonly mediaWorker: MediaWorker;
   readonly rooms: RoomRegistry;
   readonly #logger: Logger;
@@ -39,7 +48,12 @@ export class GhostTalkServer {
         isHealthy: () => !mediaWorker.closed,
       });
       const httpServer = createServer(app);
-      const io = new SocketIoServer<ClientToServerEvents, ServerToClientEvents>(httpServer, {
+      const io = new SocketIoServer<
+        ClientToServerEvents,
+        ServerToClientEvents,
+        Record<string, never>,
+        SocketData
+      >(httpServer, {
         serveClient: false,
         // A browser's RTP capabilities are the largest payload, a few kB.
         maxHttpBufferSize: 64 * 1024,
@@ -73,7 +87,12 @@ export class GhostTalkServer {
 
   private constructor(
     httpServer: HttpServer,
-    io: SocketIoServer<ClientToServerEvents, ServerToClientEvents>,
+    io: SocketIoServer<
+      ClientToServerEvents,
+      ServerToClientEvents,
+      Record<string, never>,
+      SocketData
+    >,
     mediaWorker: MediaWorker,
     rooms: RoomRegistry,
     logger: Logger,

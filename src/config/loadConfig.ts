@@ -1,12 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { type SettingName, settings } from './settings.ts';
+import { DEFAULT_ADMIN_KEY, type SettingName, settings } from './settings.ts';
 
 type Parsed = { [K in SettingName]: z.output<(typeof settings)[K]['schema']> };
 
 export type Config = Omit<Parsed, 'rtcAnnouncedAddress'> & {
   rtcAnnouncedAddress: string;
+  /** The default admin key was replaced by this random one: show it once on the console. */
+  adminKeyGenerated: boolean;
+  production: boolean;
 };
 
 /** A setting that is wrong: the message names it and the allowed form. */
@@ -68,6 +72,22 @@ export function loadConfig(
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const parsed = result.data as Parsed;
+  if ((parsed.turnUser === undefined) !== (parsed.turnPass === undefined)) {
+    throw new ConfigError(
+      'Invalid configuration:\n  -turn-user / TURN_USER and -turn-pass / TURN_PASS: set both or neither',
+    );
+  }
+  const production = parsed.nodeEnv === 'production';
+  let adminKeyGenerated = false;
+  if (parsed.adminKey === DEFAULT_ADMIN_KEY) {
+    if (production) {
+      throw new ConfigError(
+        `Invalid configuration:\n  -admin-key / ADMIN_KEY: the default key ${DEFAULT_ADMIN_KEY} is refused when NODE_ENV=production; set a secret of 12-256 printable characters, e.g. the output of \`openssl rand -base64 24\``,
+      );
+    }
+    parsed.adminKey = randomBytes(18).toString('base64url');
+    adminKeyGenerated = true;
+  }
   const announced =
     parsed.rtcAnnouncedAddress ??
     (parsed.rtcListenIp !== '0.0.0.0' && parsed.rtcListenIp !== '::'
@@ -78,7 +98,18 @@ export function loadConfig(
       '-rtc-announced-address / RTC_ANNOUNCED_ADDRESS: no non-loopback IPv4 found; set it to the public IP or hostname',
     );
   }
-  return { ...parsed, rtcAnnouncedAddress: announced };
+  return { ...parsed, rtcAnnouncedAddress: announced, adminKeyGenerated, production };
+}
+
+/** The configuration with secrets masked, for the start-up log line. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const shown: Record<string, unknown> = {};
+  for (const name of names) {
+    const setting: { secret?: boolean } = settings[name];
+    const value = config[name];
+    shown[name] = setting.secret && value !== undefined ? '[set]' : value;
+  }
+  return shown;
 }
 
 export function helpText(): string {
@@ -91,6 +122,8 @@ export function helpText(): string {
     '',
     'Every setting is a flag (-name or --name) or an environment variable.',
     'Precedence: flags, then environment variables, then defaults.',
+    'Lists (-turn-server, -trusted-proxies, -allowed-origins) are comma-separated.',
+    'config/ghosttalk.env.example documents every setting.',
     '',
     `  ${'flag'.padEnd(25)} ${'environment'.padEnd(22)} meaning`,
     ...lines,

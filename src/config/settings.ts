@@ -12,6 +12,8 @@ type Setting<T extends z.ZodType> = {
   schema: T;
   /** Shown in --help; `undefined` defaults are computed at start-up. */
   help: string;
+  /** Never printed or logged (admin key, TURN password). */
+  secret?: boolean;
 };
 
 const port = z.coerce
@@ -29,6 +31,51 @@ const hostOrIp = z
   .min(1)
   .max(253)
   .regex(/^[A-Za-z0-9.:-]+$/, 'must be an IP address or a DNS hostname');
+
+/** A comma-separated list: blanks dropped, each item trimmed. */
+function commaList<T extends z.ZodType<string>>(item: T) {
+  return z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    )
+    .pipe(z.array(item));
+}
+
+/** `turn:host:port?transport=udp`, `turns:host`, `stun:host:port` (RFC 7064/7065). */
+const iceServerUrl = z
+  .string()
+  .regex(
+    /^(turns?|stun):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?(\?transport=(udp|tcp))?$/,
+    'each URL must look like turn:host:3478, turns:host:5349 or stun:host:3478 (comma-separated)',
+  );
+
+/** Express `trust proxy` values: an IP, a CIDR range or loopback/linklocal/uniquelocal. */
+const proxyKeywords = ['loopback', 'linklocal', 'uniquelocal'];
+const trustedProxy = z.string().refine((value) => {
+  if (proxyKeywords.includes(value)) return true;
+  const [ip, prefix, ...rest] = value.split('/');
+  if (rest.length || !ip) return false;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}, 'each item must be an IP, a CIDR range like 10.0.0.0/8, or loopback, linklocal, uniquelocal');
+
+const origin = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}, 'each item must be an origin like https://voice.example.com (scheme, host, optional port; no path)');
+
+export const DEFAULT_ADMIN_KEY = 'change-me-123';
 
 export const settings = {
   port: {
@@ -72,6 +119,59 @@ export const settings = {
     env: 'ROOM_EMPTY_GRACE_MS',
     schema: z.coerce.number().int().min(0).max(3_600_000).default(15_000),
     help: 'How long an empty room waits for someone to rejoin before it closes (default 15000)',
+  },
+  adminKey: {
+    flag: 'admin-key',
+    env: 'ADMIN_KEY',
+    schema: z
+      .string()
+      .min(12, 'must be at least 12 characters')
+      .max(256, 'must be at most 256 characters')
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+      .default(DEFAULT_ADMIN_KEY),
+    help: `Admin console secret. The default ${DEFAULT_ADMIN_KEY} is refused in production and replaced by a random key printed once otherwise`,
+    secret: true,
+  },
+  turnServer: {
+    flag: 'turn-server',
+    env: 'TURN_SERVER',
+    schema: commaList(iceServerUrl).default([]),
+    help: 'TURN/STUN URLs handed to clients, comma-separated, e.g. turn:turn.example.com:3478 (default none)',
+  },
+  turnUser: {
+    flag: 'turn-user',
+    env: 'TURN_USER',
+    schema: z.string().max(256).optional(),
+    help: 'TURN username (with -turn-pass)',
+  },
+  turnPass: {
+    flag: 'turn-pass',
+    env: 'TURN_PASS',
+    schema: z.string().max(256).optional(),
+    help: 'TURN password (with -turn-user)',
+    secret: true,
+  },
+  trustedProxies: {
+    flag: 'trusted-proxies',
+    env: 'TRUSTED_PROXIES',
+    schema: commaList(trustedProxy).default([]),
+    help: 'Reverse proxies whose X-Forwarded-For is believed: IPs, CIDR ranges or loopback/linklocal/uniquelocal, comma-separated (default none: the TCP peer address is the client)',
+  },
+  allowedOrigins: {
+    flag: 'allowed-origins',
+    env: 'ALLOWED_ORIGINS',
+    schema: commaList(origin).default([]),
+    help: 'Extra web origins allowed to open socket.io connections, comma-separated (same origin is always allowed)',
+  },
+  nodeEnv: {
+    flag: 'node-env',
+    env: 'NODE_ENV',
+    schema: z
+      .enum(['production', 'development', 'test'], {
+        error: 'must be production, development or test',
+      })
+      .default('development'),
+    help: 'production refuses the default admin key (default development)',
   },
   dataDir: {
     flag: 'data-dir',

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import winston from 'winston';
+import { redact } from './redact.ts';
 
 export type Logger = winston.Logger;
 
@@ -8,16 +9,34 @@ export type LoggerOptions = {
   level: string;
   /** Console output too (off in tests that only read server.log). */
   console?: boolean;
+  /** Values (admin key, TURN password) masked wherever they would appear in a log. */
+  secrets?: readonly string[];
 };
 
-/** JSON lines in `<dataDir>/server.log`, rotated by size so the disk cannot fill. */
-export function createLogger({ dataDir, level, console = true }: LoggerOptions): Logger {
+/** Size of one server.log before it rotates, and how many rotated files are kept. */
+export const LOG_MAX_BYTES = 10 * 1024 * 1024;
+export const LOG_MAX_FILES = 5;
+
+/** The JSON-lines format of server.log, shared by the in-memory tail. */
+export const jsonLineFormat = () => winston.format.combine(winston.format.timestamp(), winston.format.json());
+
+/**
+ * JSON lines in `<dataDir>/server.log`, rotated by size so the disk cannot fill
+ * (at most LOG_MAX_FILES files of LOG_MAX_BYTES). Every line has `timestamp`, `level`
+ * and `message`, plus context fields such as `room`, `peer`, `nickname`, `ip`.
+ */
+export function createLogger({
+  dataDir,
+  level,
+  console = true,
+  secrets = [],
+}: LoggerOptions): Logger {
   const transports: winston.transport[] = [
     new winston.transports.File({
       filename: join(dataDir, 'server.log'),
-      format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
-      maxsize: 10 * 1024 * 1024,
-      maxFiles: 5,
+      format: jsonLineFormat(),
+      maxsize: LOG_MAX_BYTES,
+      maxFiles: LOG_MAX_FILES,
       tailable: true,
     }),
   ];
@@ -34,7 +53,11 @@ export function createLogger({ dataDir, level, console = true }: LoggerOptions):
       }),
     );
   }
-  return winston.createLogger({ level, transports });
+  return winston.createLogger({
+    level,
+    format: winston.format.combine(winston.format.errors(), redact({ secrets })),
+    transports,
+  });
 }
 
 /** Resolves once every transport has written what it was given. */

@@ -14,10 +14,16 @@ import {
   type Responses,
   requestSchemas,
   type ServerToClientEvents,
+  type SocketData,
 } from './protocol.ts';
 import { SignalingError } from './SignalingError.ts';
 
-export type GhostTalkSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+export type GhostTalkSocket = Socket<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  Record<string, never>,
+  SocketData
+>;
 
 export type ClientSessionOptions = {
   socket: GhostTalkSocket;
@@ -85,8 +91,9 @@ export class ClientSession {
     return this.#closed;
   }
 
+  /** Resolved by the connection middleware; the raw peer address otherwise. */
   get ip(): string {
-    return this.#socket.handshake.address;
+    return this.#socket.data.ip ?? this.#socket.handshake.address;
   }
 
   #onRequest(name: RequestName, handlers: Handlers, args: unknown[]): void {
@@ -151,6 +158,7 @@ export class ClientSession {
         });
         this.#room = room;
         this.#peerId = peerId;
+        Object.assign(this.#socket.data, { roomId: room.id, peerId });
         // The socket may have gone while we were creating transports.
         if (this.#closed) this.#leave();
         return { ...result, iceServers: this.#options.iceServers(peerId) };
@@ -197,6 +205,8 @@ export class ClientSession {
     if (this.#room && this.#peerId) this.#room.leave(this.#peerId);
     this.#room = undefined;
     this.#peerId = undefined;
+    delete this.#socket.data.roomId;
+    delete this.#socket.data.peerId;
   }
 
   close(): void {

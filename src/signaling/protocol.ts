@@ -212,4 +212,16 @@ export type ServerToClientEvents = {
   consumerClosed: (event: { consumerId: string }) => void;
   /** Who is speaking now; sent only when the set changes. */
   speaking: (event: { peerIds: string[] }) => void;
+  /** An operator removed this client (kick or ban); the socket closes next. */
+  kicked: (event: { reason: string }) => void;
+  /** The server is shutting down; reconnect later. */
+  serverShutdown: () => void;
+};
+
+/** What the server keeps on each socket (`socket.data`), for the admin side to find peers. */
+export type SocketData = {
+  /** Client IP after trusted-proxy resolution. */
+  ip: string;
+  roomId?: string;
+  peerId?: string;
 };

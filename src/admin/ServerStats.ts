@@ -1,0 +1,104 @@
+import { EventEmitter } from 'node:events';
+import type { MediaWorker } from '../media/MediaWorker.ts';
+import type { RoomRegistry } from '../media/RoomRegistry.ts';
+import type { StatsSample } from './adminProtocol.ts';
+
+export type ServerStatsOptions = {
+  rooms: RoomRegistry;
+  mediaWorker: MediaWorker;
+  intervalMs?: number;
+  /** Samples kept for the charts (default: 10 minutes at 2 s). */
+  historySize?: number;
+};
+
+export function countPeers(rooms: RoomRegistry): number {
+  let peers = 0;
+  for (const room of rooms.values()) peers += room.peers.size;
+  return peers;
+}
+
+/**
+ * Samples rooms, peers, worker CPU/memory and process figures every 2 s into a short
+ * history, for the admin charts, `action=stats` and /metrics.
+ */
+export class ServerStats extends EventEmitter<{ sample: [StatsSample] }> {
+  readonly startedAt = Date.now();
+  readonly #options: ServerStatsOptions;
+  readonly #history: StatsSample[] = [];
+  readonly #historySize: number;
+  readonly #timer: NodeJS.Timeout;
+  #lastWorkerCpuMs: number | undefined;
+  #lastProcessCpu = process.cpuUsage();
+  #lastAt = performance.now();
+  #sampling = false;
+
+  constructor(options: ServerStatsOptions) {
+    super();
+    this.#options = options;
+    this.#historySize = options.historySize ?? 300;
+    this.#timer = setInterval(() => void this.sample(), options.intervalMs ?? 2000);
+    this.#timer.unref();
+  }
+
+  history(): StatsSample[] {
+    return [...this.#history];
+  }
+
+  latest(): StatsSample | undefined {
+    return this.#history.at(-1);
+  }
+
+  async sample(): Promise<StatsSample | undefined> {
+    if (this.#sampling) return undefined;
+    this.#sampling = true;
+    try {
+      const { rooms, mediaWorker } = this.#options;
+      const now = performance.now();
+      const elapsedMs = Math.max(1, now - this.#lastAt);
+      this.#lastAt = now;
+      let workerCpuPercent: number | null = null;
+      let workerMaxRssBytes: number | null = null;
+      if (!mediaWorker.closed) {
+        try {
+          const usage = await mediaWorker.worker.getResourceUsage();
+          const cpuMs = usage.ru_utime + usage.ru_stime;
+          if (this.#lastWorkerCpuMs !== undefined) {
+            workerCpuPercent = round(((cpuMs - this.#lastWorkerCpuMs) / elapsedMs) * 100);
+          }
+          this.#lastWorkerCpuMs = cpuMs;
+          workerMaxRssBytes = usage.ru_maxrss * 1024;
+        } catch {
+          // The worker is closing; report it as unknown.
+        }
+      }
+      const cpu = process.cpuUsage(this.#lastProcessCpu);
+      this.#lastProcessCpu = process.cpuUsage();
+      const memory = process.memoryUsage();
+      const sample: StatsSample = {
+        at: Date.now(),
+        rooms: rooms.size,
+        peers: countPeers(rooms),
+        workerCpuPercent,
+        workerMaxRssBytes,
+        workerAlive: !mediaWorker.closed,
+        processCpuPercent: round(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100),
+        processRssBytes: memory.rss,
+        heapUsedBytes: memory.heapUsed,
+      };
+      this.#history.push(sample);
+      if (this.#history.length > this.#historySize) this.#history.shift();
+      this.emit('sample', sample);
+      return sample;
+    } finally {
+      this.#sampling = false;
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+function round(value: number): number {
+  return Math.round(value * 10) / 10;
+}
