@@ -14,6 +14,7 @@ export class MediaWorker extends EventEmitter<MediaWorkerEvents> {
   readonly worker: types.Worker;
   readonly webRtcServer: types.WebRtcServer;
   readonly #logger: Logger;
+  #consumerCount = 0;
   #closed = false;
 
   static async create(options: MediaWorkerOptions): Promise<MediaWorker> {
@@ -45,6 +46,17 @@ export class MediaWorker extends EventEmitter<MediaWorkerEvents> {
     this.worker = worker;
     this.webRtcServer = webRtcServer;
     this.#logger = logger;
+    // Load is counted in consumers: each forwarded stream costs the worker per packet.
+    worker.observer.on('newrouter', (router) => {
+      router.observer.on('newtransport', (transport) => {
+        transport.observer.on('newconsumer', (consumer) => {
+          this.#consumerCount += 1;
+          consumer.observer.once('close', () => {
+            this.#consumerCount -= 1;
+          });
+        });
+      });
+    });
     worker.on('died', (error) => {
       this.#closed = true;
       this.#logger.error('mediasoup worker died', {
@@ -58,6 +70,11 @@ export class MediaWorker extends EventEmitter<MediaWorkerEvents> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Consumers open on this worker now (its forwarding load). */
+  get consumerCount(): number {
+    return this.#consumerCount;
   }
 
   get pid(): number {

@@ -1,0 +1,56 @@
+import { createHmac } from 'node:crypto';
+import type { IceServer } from './protocol.ts';
+
+export type IceServerSettings = {
+  /** turn:, turns: and stun: URLs, as configured. */
+  urls: string[];
+  /** Static credentials (compatible with older deployments). */
+  username?: string;
+  password?: string;
+  /** coturn `static-auth-secret`: when set, per-peer credentials are minted instead. */
+  secret?: string;
+  ttlSeconds: number;
+};
+
+/**
+ * TURN REST API credentials (coturn `use-auth-secret`): the username carries its own
+ * expiry, the password is HMAC-SHA1 of it under the shared secret, so the relay can
+ * check them without a database and a leaked pair stops working on its own.
+ */
+export function mintTurnCredentials(
+  secret: string,
+  peerId: string,
+  ttlSeconds: number,
+  nowMs = Date.now(),
+): { username: string; credential: string; expiresAt: number } {
+  const expiresAt = Math.floor(nowMs / 1000) + ttlSeconds;
+  const username = `${expiresAt}:${peerId}`;
+  const credential = createHmac('sha1', secret).update(username).digest('base64');
+  return { username, credential, expiresAt };
+}
+
+/** The ICE servers one peer may use now; empty when none are configured (no hidden STUN). */
+export function iceServersFor(
+  settings: IceServerSettings,
+  peerId: string,
+  nowMs = Date.now(),
+): IceServer[] {
+  const stun = settings.urls.filter((u) => u.startsWith('stun:'));
+  const turn = settings.urls.filter((u) => !u.startsWith('stun:'));
+  const servers: IceServer[] = [];
+  if (stun.length) servers.push({ urls: stun });
+  if (turn.length) {
+    if (settings.secret) {
+      const { username, credential } = mintTurnCredentials(
+        settings.secret,
+        peerId,
+        settings.ttlSeconds,
+        nowMs,
+      );
+      servers.push({ urls: turn, username, credential });
+    } else {
+      servers.push({ urls: turn, username: settings.username, credential: settings.password });
+    }
+  }
+  return servers;
+}
