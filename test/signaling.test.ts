@@ -281,3 +281,57 @@ describe('leaving releases everything', () => {
     assert.ok(!routers.includes(room.router.id));
   });
 });
+
+describe('reconnecting', () => {
+  test('a dropped connection keeps the place; resuming gets the same peer and media, no spurious leave', async () => {
+    const a = await joined('resume', 'Ann');
+    const b = await joined('resume', 'Bob');
+    await b.c.call('produce', {
+      transportId: b.data.sendTransport.id,
+      kind: 'audio',
+      rtpParameters: opusRtpParameters(9999),
+    });
+    const aPeer = ts.server.rooms.get('resume')?.peers.get(a.data.peerId);
+    assert.equal(aPeer?.consumers.size, 1);
+    let spuriousLeave = false;
+    b.c.socket.on('peerLeft', () => {
+      spuriousLeave = true;
+    });
+
+    // A network drop, not a deliberate close: the server sees 'transport close'.
+    a.c.socket.io.engine.close();
+    await waitFor(() => aPeer?.detached === true);
+    assert.equal(ts.server.rooms.get('resume')?.peers.has(a.data.peerId), true);
+
+    const wrong = await client();
+    const stolen = await wrong.call('join', {
+      roomId: 'resume',
+      nickname: 'Mallory',
+      rtpCapabilities: caps,
+      resume: { peerId: a.data.peerId, token: 'not-the-token' },
+    });
+    assert.equal(stolen.resumed, false);
+    assert.notEqual(stolen.peerId, a.data.peerId);
+
+    const back = await client();
+    const again = await back.call('join', {
+      roomId: 'resume',
+      nickname: 'Ann',
+      rtpCapabilities: caps,
+      resume: { peerId: a.data.peerId, token: a.data.resumeToken },
+    });
+    assert.equal(again.resumed, true);
+    assert.equal(again.peerId, a.data.peerId);
+    assert.equal(again.sendTransport.id, a.data.sendTransport.id);
+    assert.deepEqual(
+      again.consumers.map((c) => c.peerId),
+      [b.data.peerId],
+    );
+    assert.equal(aPeer?.detached, false);
+    // Notifications reach the new connection.
+    const muted = back.next('peerMuted');
+    await b.c.call('setMuted', { muted: true });
+    assert.equal((await muted).peerId, b.data.peerId);
+    assert.equal(spuriousLeave, false);
+  });
+});

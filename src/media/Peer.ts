@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { types } from 'mediasoup';
 import type { ConsumerInfo, PeerInfo, TransportInfo } from '../signaling/protocol.ts';
 import { SignalingError } from '../signaling/SignalingError.ts';
@@ -42,9 +43,12 @@ export class Peer {
   readonly sendTransport: Transport;
   readonly recvTransport: Transport;
   readonly consumers = new Map<string, types.Consumer>();
-  readonly notify: Notify;
+  /** Proves a reconnecting client is this peer; only ever sent to its own socket. */
+  readonly resumeToken = randomBytes(18).toString('base64url');
+  #sink: Notify | undefined;
   producer: types.Producer | undefined;
   muted = false;
+  readonly #consumerPeers = new Map<string, string>();
   #closed = false;
 
   static async create(options: PeerOptions): Promise<Peer> {
@@ -64,13 +68,29 @@ export class Peer {
     this.nickname = options.nickname;
     this.ip = options.ip;
     this.rtpCapabilities = options.rtpCapabilities;
-    this.notify = options.notify;
+    this.#sink = options.notify;
     this.sendTransport = sendTransport;
     this.recvTransport = recvTransport;
   }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Lost its signaling connection; media may still flow while it reconnects. */
+  get detached(): boolean {
+    return this.#sink === undefined;
+  }
+
+  /** Sends to this peer's client; dropped while it is detached. */
+  readonly notify: Notify = (event, ...args) => this.#sink?.(event, ...args);
+
+  attach(sink: Notify): void {
+    this.#sink = sink;
+  }
+
+  detach(): void {
+    this.#sink = undefined;
   }
 
   get info(): PeerInfo {
@@ -97,16 +117,31 @@ export class Peer {
       appData: { peerId: producerPeerId },
     });
     this.consumers.set(consumer.id, consumer);
-    const forget = () => this.consumers.delete(consumer.id);
+    this.#consumerPeers.set(consumer.id, producerPeerId);
+    const forget = () => {
+      this.consumers.delete(consumer.id);
+      this.#consumerPeers.delete(consumer.id);
+    };
     consumer.on('transportclose', forget);
     consumer.on('producerclose', () => {
       forget();
       if (!this.#closed) this.notify('consumerClosed', { consumerId: consumer.id });
     });
+    return this.#consumerInfo(consumer, producerPeerId);
+  }
+
+  /** Everything this peer consumes now, for a client that reconnected and must catch up. */
+  consumerInfos(): ConsumerInfo[] {
+    return [...this.consumers.values()].map((c) =>
+      this.#consumerInfo(c, this.#consumerPeers.get(c.id) ?? ''),
+    );
+  }
+
+  #consumerInfo(consumer: types.Consumer, peerId: string): ConsumerInfo {
     return {
       id: consumer.id,
-      producerId: producer.id,
-      peerId: producerPeerId,
+      producerId: consumer.producerId,
+      peerId,
       kind: 'audio',
       rtpParameters: consumer.rtpParameters,
     };
@@ -115,6 +150,7 @@ export class Peer {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#sink = undefined;
     this.sendTransport.close();
     this.recvTransport.close();
   }

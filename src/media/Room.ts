@@ -6,6 +6,7 @@ import { SignalingError } from '../signaling/SignalingError.ts';
 import type { MediaWorker } from './MediaWorker.ts';
 import { mediaCodecs } from './mediaCodecs.ts';
 import { Peer } from './Peer.ts';
+import type { Notify } from './PeerTypes.ts';
 import type { JoinOptions, RoomEvents, RoomOptions } from './RoomTypes.ts';
 
 /** Voice below this (dBov) does not count as speaking; fake and real mics sit well above. */
@@ -13,6 +14,8 @@ const SPEAKING_THRESHOLD_DBOV = -65;
 const SPEAKING_INTERVAL_MS = 400;
 
 export type JoinResult = Omit<Responses['join'], 'iceServers'>;
+
+type Timing = Pick<RoomOptions, 'reconnectGraceMs' | 'joinTimeoutMs'>;
 
 /**
  * A voice room: one mediasoup Router on one worker, its peers, and an
@@ -27,12 +30,16 @@ export class Room extends EventEmitter<RoomEvents> {
   readonly #peers = new Map<string, Peer>();
   readonly #audioLevelObserver: types.AudioLevelObserver;
   readonly #logger: Logger;
+  readonly #timing: Timing;
+  /** Per peer: the pending removal of a detached peer or of a join that never connected. */
+  readonly #timers = new Map<string, NodeJS.Timeout>();
   /** Joins admitted but still creating their transports: they hold a seat. */
   #joining = 0;
   #speaking: string[] = [];
   #closed = false;
 
-  static async create({ id, mediaWorker, capacity, logger }: RoomOptions): Promise<Room> {
+  static async create(options: RoomOptions): Promise<Room> {
+    const { id, mediaWorker, capacity, logger } = options;
     const router = await mediaWorker.createRouter(mediaCodecs);
     try {
       const audioLevelObserver = await router.createAudioLevelObserver({
@@ -40,7 +47,7 @@ export class Room extends EventEmitter<RoomEvents> {
         threshold: SPEAKING_THRESHOLD_DBOV,
         interval: SPEAKING_INTERVAL_MS,
       });
-      return new Room(id, router, mediaWorker, capacity, audioLevelObserver, logger);
+      return new Room(id, router, mediaWorker, capacity, audioLevelObserver, logger, options);
     } catch (error) {
       router.close();
       throw error;
@@ -54,8 +61,10 @@ export class Room extends EventEmitter<RoomEvents> {
     capacity: number,
     audioLevelObserver: types.AudioLevelObserver,
     logger: Logger,
+    timing: Timing,
   ) {
     super();
+    this.#timing = timing;
     this.id = id;
     this.router = router;
     this.mediaWorker = mediaWorker;
@@ -66,7 +75,11 @@ export class Room extends EventEmitter<RoomEvents> {
       this.#setSpeaking(volumes.map((v) => v.producer.appData.peerId as string));
     });
     audioLevelObserver.on('silence', () => this.#setSpeaking([]));
-    router.on('workerclose', () => this.close());
+    router.on('workerclose', () => {
+      this.#logger.warn('room lost its worker', { room: id, peers: this.#peers.size });
+      for (const peer of this.#peers.values()) peer.notify('mediaReset');
+      this.close();
+    });
     logger.info('room created', { room: id, worker: mediaWorker.index });
   }
 
@@ -109,6 +122,7 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#joining -= 1;
     const others = [...this.#peers.values()];
     this.#peers.set(peer.id, peer);
+    this.#removeUnlessConnected(peer);
     for (const other of others) other.notify('peerJoined', peer.info);
     this.#logger.info('peer joined', {
       room: this.id,
@@ -119,11 +133,67 @@ export class Room extends EventEmitter<RoomEvents> {
     return {
       peerId: peer.id,
       roomId: this.id,
+      resumeToken: peer.resumeToken,
+      resumed: false,
       peers: others.map((p) => p.info),
       sendTransport: peer.transports.send,
       recvTransport: peer.transports.recv,
       consumers,
     };
+  }
+
+  /** A join whose media never connects holds a seat and ports: give them back. */
+  #removeUnlessConnected(peer: Peer): void {
+    this.#setTimer(peer.id, this.#timing.joinTimeoutMs, () => {
+      if (peer.sendTransport.dtlsState === 'connected') return;
+      this.#logger.warn('join timed out', { room: this.id, peer: peer.id });
+      peer.notify('kicked', { reason: 'your connection did not come up in time' });
+      this.leave(peer.id);
+    });
+  }
+
+  /** The peer's signaling connection dropped: keep its place for a grace period. */
+  detach(peerId: string): void {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return;
+    peer.detach();
+    this.#setTimer(peerId, this.#timing.reconnectGraceMs, () => this.leave(peerId));
+  }
+
+  /** The same client is back on a new connection: same peer, same media. */
+  resume(peerId: string, token: string, sink: Notify): JoinResult {
+    const peer = this.#peers.get(peerId);
+    if (!peer || peer.resumeToken !== token) {
+      throw new SignalingError('NOT_FOUND', 'that place in the room is gone; join again');
+    }
+    this.#clearTimer(peerId);
+    peer.attach(sink);
+    this.#logger.info('peer resumed', { room: this.id, peer: peerId });
+    return {
+      peerId,
+      roomId: this.id,
+      resumeToken: peer.resumeToken,
+      resumed: true,
+      peers: [...this.#peers.values()].filter((p) => p !== peer).map((p) => p.info),
+      sendTransport: peer.transports.send,
+      recvTransport: peer.transports.recv,
+      consumers: peer.consumerInfos(),
+    };
+  }
+
+  #setTimer(peerId: string, ms: number, run: () => void): void {
+    this.#clearTimer(peerId);
+    const timer = setTimeout(() => {
+      this.#timers.delete(peerId);
+      run();
+    }, ms);
+    timer.unref();
+    this.#timers.set(peerId, timer);
+  }
+
+  #clearTimer(peerId: string): void {
+    clearTimeout(this.#timers.get(peerId));
+    this.#timers.delete(peerId);
   }
 
   /**
@@ -219,6 +289,7 @@ export class Room extends EventEmitter<RoomEvents> {
   leave(peerId: string): void {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
+    this.#clearTimer(peerId);
     this.#peers.delete(peerId);
     peer.close();
     for (const other of this.#peers.values()) other.notify('peerLeft', { peerId });
@@ -247,6 +318,8 @@ export class Room extends EventEmitter<RoomEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
     for (const peer of this.#peers.values()) peer.close();
     this.#peers.clear();
     this.router.close();

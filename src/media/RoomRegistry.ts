@@ -3,10 +3,13 @@ import type { MediaWorker } from './MediaWorker.ts';
 import { Room } from './Room.ts';
 
 export type RoomRegistryOptions = {
-  mediaWorker: MediaWorker;
+  /** Where a new room's router goes (the least-loaded worker). */
+  pickWorker: () => MediaWorker;
   capacity: number;
   /** How long an empty room waits for a (re)joining peer before it is closed. */
   emptyGraceMs: number;
+  reconnectGraceMs: number;
+  joinTimeoutMs: number;
   logger: Logger;
 };
 
@@ -57,8 +60,8 @@ export class RoomRegistry {
   }
 
   async #create(roomId: string): Promise<Room> {
-    const { mediaWorker, capacity, logger } = this.#options;
-    const room = await Room.create({ id: roomId, mediaWorker, capacity, logger });
+    const { pickWorker, ...options } = this.#options;
+    const room = await Room.create({ ...options, id: roomId, mediaWorker: pickWorker() });
     if (this.#closed) {
       room.close();
       throw new Error('registry closed');

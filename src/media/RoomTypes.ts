@@ -7,6 +7,10 @@ export type RoomOptions = {
   id: string;
   mediaWorker: MediaWorker;
   capacity: number;
+  /** How long a peer whose connection dropped keeps its place. */
+  reconnectGraceMs: number;
+  /** A peer whose media never connects within this is removed. */
+  joinTimeoutMs: number;
   logger: Logger;
 };
 

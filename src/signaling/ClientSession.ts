@@ -3,7 +3,8 @@ import type { types } from 'mediasoup';
 import type { Socket } from 'socket.io';
 import type { z } from 'zod';
 import type { Logger } from '../logging/createLogger.ts';
-import type { Room } from '../media/Room.ts';
+import type { Notify } from '../media/PeerTypes.ts';
+import type { JoinResult, Room } from '../media/Room.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
 import {
   type Ack,
@@ -46,6 +47,12 @@ function describeValidationError(error: z.ZodError): string {
     .join('; ');
 }
 
+const deliberateDisconnects = new Set([
+  'server namespace disconnect',
+  'client namespace disconnect',
+  'server shutting down',
+]);
+
 /** mediasoup rejects bad parameters with TypeError; that is the client's fault, not ours. */
 function toProtocolError(error: unknown): ProtocolError | undefined {
   if (error instanceof SignalingError) return { code: error.code, message: error.message };
@@ -84,7 +91,7 @@ export class ClientSession {
         ack({ ok: false, error: { code: 'UNKNOWN_EVENT', message: `unknown event "${event}"` } });
       }
     });
-    this.#socket.on('disconnect', () => this.close());
+    this.#socket.on('disconnect', (reason) => this.close(reason));
   }
 
   get closed(): boolean {
@@ -132,8 +139,12 @@ export class ClientSession {
     void result.then((response) => ack?.(response));
   }
 
+  #inRoom(): boolean {
+    return Boolean(this.#peerId && this.#room?.peers.has(this.#peerId));
+  }
+
   #requireRoom(): { room: Room; peerId: string } {
-    if (!this.#room || !this.#peerId || this.#room.closed) {
+    if (!this.#room || !this.#peerId || !this.#inRoom()) {
       throw new SignalingError('NOT_IN_ROOM', 'join a room first');
     }
     return { room: this.#room, peerId: this.#peerId };
@@ -142,26 +153,37 @@ export class ClientSession {
   #handlers(): Handlers {
     return {
       capabilities: async () => ({ routerRtpCapabilities: this.#options.routerRtpCapabilities }),
-      join: async ({ roomId, nickname, rtpCapabilities }) => {
-        if (this.#room && !this.#room.closed) {
+      join: async ({ roomId, nickname, rtpCapabilities, resume }) => {
+        if (this.#inRoom()) {
           throw new SignalingError('ALREADY_JOINED', 'already in a room; leave first');
         }
-        const room = await this.#options.rooms.getOrCreate(roomId);
-        const peerId = randomUUID();
         const socket = this.#socket;
-        const result = await room.join({
-          peerId,
-          nickname,
-          ip: this.ip,
-          rtpCapabilities: rtpCapabilities as types.RtpCapabilities,
-          notify: (event, ...args) => socket.emit(event, ...args),
-        });
+        const sink: Notify = (event, ...args) => socket.emit(event, ...args);
+        let result: JoinResult | undefined;
+        let room = resume ? this.#options.rooms.get(roomId) : undefined;
+        if (room && resume) {
+          try {
+            result = room.resume(resume.peerId, resume.token, sink);
+          } catch {
+            // The place is gone (grace expired, room closed): a fresh join instead.
+          }
+        }
+        if (!result) {
+          room = await this.#options.rooms.getOrCreate(roomId);
+          result = await room.join({
+            peerId: randomUUID(),
+            nickname,
+            ip: this.ip,
+            rtpCapabilities: rtpCapabilities as types.RtpCapabilities,
+            notify: sink,
+          });
+        }
         this.#room = room;
-        this.#peerId = peerId;
-        Object.assign(this.#socket.data, { roomId: room.id, peerId });
+        this.#peerId = result.peerId;
+        Object.assign(this.#socket.data, { roomId, peerId: result.peerId });
         // The socket may have gone while we were creating transports.
-        if (this.#closed) this.#leave();
-        return { ...result, iceServers: this.#options.iceServers(peerId) };
+        if (this.#closed) this.#detach();
+        return { ...result, iceServers: this.#options.iceServers(result.peerId) };
       },
       connectTransport: async ({ transportId, dtlsParameters }) => {
         const { room, peerId } = this.#requireRoom();
@@ -203,15 +225,30 @@ export class ClientSession {
 
   #leave(): void {
     if (this.#room && this.#peerId) this.#room.leave(this.#peerId);
+    this.#forget();
+  }
+
+  /** Keeps the peer's place for a reconnect; the room removes it after a grace period. */
+  #detach(): void {
+    if (this.#room && this.#peerId) this.#room.detach(this.#peerId);
+    this.#forget();
+  }
+
+  #forget(): void {
     this.#room = undefined;
     this.#peerId = undefined;
     delete this.#socket.data.roomId;
     delete this.#socket.data.peerId;
   }
 
-  close(): void {
+  /**
+   * The connection is gone. A deliberate close (ours or the client's) ends the peer at
+   * once; a network drop only detaches it, so a quick reconnect keeps its place.
+   */
+  close(reason?: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#leave();
+    if (reason && deliberateDisconnects.has(reason)) this.#leave();
+    else this.#detach();
   }
 }

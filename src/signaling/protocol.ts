@@ -126,6 +126,8 @@ export const requestSchemas = {
     roomId: roomIdSchema,
     nickname: nicknameSchema,
     rtpCapabilities: rtpCapabilitiesSchema,
+    /** After a dropped connection: take back the same place, with its media intact. */
+    resume: z.object({ peerId: id, token: z.string().min(1).max(64) }).optional(),
   }),
   connectTransport: z.object({ transportId: id, dtlsParameters: dtlsParametersSchema }),
   produce: z.object({
@@ -185,10 +187,17 @@ export type Responses = {
   join: {
     peerId: string;
     roomId: string;
+    /** Keep it to resume this place after a dropped connection. */
+    resumeToken: string;
+    /** True when this join took back an existing place; transports are unchanged then. */
+    resumed: boolean;
     peers: PeerInfo[];
     sendTransport: TransportInfo;
     recvTransport: TransportInfo;
-    /** Paused consumers of everyone already talking; resume them with `resumeConsumers`. */
+    /**
+     * Paused consumers of everyone already talking; resume them with `resumeConsumers`.
+     * On a resumed join: every consumer this peer has (reconcile, then resume new ones).
+     */
     consumers: ConsumerInfo[];
     iceServers: IceServer[];
   };
@@ -214,6 +223,8 @@ export type ServerToClientEvents = {
   speaking: (event: { peerIds: string[] }) => void;
   /** An operator removed this client (kick or ban); the socket closes next. */
   kicked: (event: { reason: string }) => void;
+  /** Your media session was lost on the server (worker restart): join again. */
+  mediaReset: () => void;
   /** The server is shutting down; reconnect later. */
   serverShutdown: () => void;
 };
