@@ -91,6 +91,11 @@ export class Room extends EventEmitter<RoomEvents> {
     return this.#peers;
   }
 
+  /** Seats taken: peers plus joins in progress. */
+  get occupancy(): number {
+    return this.#peers.size + this.#joining;
+  }
+
   /** No peer and no join in progress: safe to close. */
   get idle(): boolean {
     return this.#peers.size === 0 && this.#joining === 0;
@@ -98,7 +103,7 @@ export class Room extends EventEmitter<RoomEvents> {
 
   async join(options: JoinOptions): Promise<JoinResult> {
     if (this.#closed) throw new SignalingError('SERVER_BUSY', 'room is closing, try again');
-    if (this.#peers.size + this.#joining >= this.capacity) {
+    if (this.occupancy >= this.capacity) {
       throw new SignalingError('ROOM_FULL', `room is full (${this.capacity} people)`);
     }
     this.#joining += 1;

@@ -36,6 +36,13 @@ export class RoomRegistry {
     return this.#rooms.size;
   }
 
+  /** People in all rooms, including joins in progress. */
+  get peerCount(): number {
+    let count = 0;
+    for (const room of this.#rooms.values()) count += room.occupancy;
+    return count;
+  }
+
   get(roomId: string): Room | undefined {
     return this.#rooms.get(roomId);
   }

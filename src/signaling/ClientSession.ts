@@ -9,6 +9,7 @@ import type { RoomRegistry } from '../media/RoomRegistry.ts';
 import {
   type Ack,
   type ClientToServerEvents,
+  type ErrorCode,
   type IceServer,
   type ProtocolError,
   type RequestName,
@@ -18,6 +19,7 @@ import {
   type SocketData,
 } from './protocol.ts';
 import { SignalingError } from './SignalingError.ts';
+import type { SignalingLimits } from './SignalingLimits.ts';
 
 export type GhostTalkSocket = Socket<
   ClientToServerEvents,
@@ -31,6 +33,7 @@ export type ClientSessionOptions = {
   rooms: RoomRegistry;
   routerRtpCapabilities: types.RtpCapabilities;
   iceServers: (peerId: string) => IceServer[];
+  limits: SignalingLimits;
   logger: Logger;
 };
 
@@ -46,6 +49,9 @@ function describeValidationError(error: z.ZodError): string {
     )
     .join('; ');
 }
+
+/** Requests queued on one socket before further ones are refused outright. */
+const MAX_PENDING_REQUESTS = 32;
 
 const deliberateDisconnects = new Set([
   'server namespace disconnect',
@@ -74,6 +80,7 @@ export class ClientSession {
   #room: Room | undefined;
   #peerId: string | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  #pending = 0;
   #closed = false;
 
   constructor(options: ClientSessionOptions) {
@@ -87,9 +94,13 @@ export class ClientSession {
     this.#socket.onAny((event: string, ...args: unknown[]) => {
       if (Object.hasOwn(requestSchemas, event)) return;
       const ack = args.at(-1);
-      if (typeof ack === 'function') {
-        ack({ ok: false, error: { code: 'UNKNOWN_EVENT', message: `unknown event "${event}"` } });
-      }
+      void this.#options.limits.allowMessage(this.#socket.id).then((allowed) => {
+        if (typeof ack !== 'function') return;
+        const error = allowed
+          ? { code: 'UNKNOWN_EVENT', message: `unknown event "${String(event).slice(0, 64)}"` }
+          : { code: 'RATE_LIMITED', message: 'too many requests, slow down' };
+        ack({ ok: false, error });
+      });
     });
     this.#socket.on('disconnect', (reason) => this.close(reason));
   }
@@ -109,16 +120,18 @@ export class ClientSession {
       | ((response: Ack<unknown>) => void)
       | undefined;
     const payload = typeof args[0] === 'function' ? undefined : args[0];
+    const fail = (code: ErrorCode, message: string) =>
+      ack?.({ ok: false, error: { code, message } });
+    if (this.#pending >= MAX_PENDING_REQUESTS) {
+      fail('RATE_LIMITED', 'too many requests in flight, slow down');
+      return;
+    }
+    this.#pending += 1;
     const run = async (): Promise<Ack<unknown>> => {
       const parsed = requestSchemas[name].safeParse(payload ?? {});
       if (!parsed.success) {
-        return {
-          ok: false,
-          error: {
-            code: 'BAD_REQUEST',
-            message: `${name}: ${describeValidationError(parsed.error)}`,
-          },
-        };
+        const message = `${name}: ${describeValidationError(parsed.error)}`;
+        return { ok: false, error: { code: 'BAD_REQUEST', message } };
       }
       try {
         const handler = handlers[name] as (p: unknown) => Promise<unknown>;
@@ -134,9 +147,19 @@ export class ClientSession {
         return { ok: false, error: { code: 'INTERNAL', message: 'internal error' } };
       }
     };
-    const result = this.#queue.then(run);
-    this.#queue = result.catch(() => {});
-    void result.then((response) => ack?.(response));
+    void this.#options.limits.allowMessage(this.#socket.id).then((allowed) => {
+      if (!allowed) {
+        this.#pending -= 1;
+        fail('RATE_LIMITED', 'too many requests, slow down');
+        return;
+      }
+      const result = this.#queue.then(run);
+      this.#queue = result.catch(() => {});
+      void result.then((response) => {
+        this.#pending -= 1;
+        ack?.(response);
+      });
+    });
   }
 
   #inRoom(): boolean {
@@ -169,7 +192,13 @@ export class ClientSession {
           }
         }
         if (!result) {
-          room = await this.#options.rooms.getOrCreate(roomId);
+          const { rooms, limits } = this.#options;
+          await limits.checkJoin(this.ip, {
+            createsRoom: !rooms.get(roomId),
+            rooms: rooms.size,
+            peers: rooms.peerCount,
+          });
+          room = await rooms.getOrCreate(roomId);
           result = await room.join({
             peerId: randomUUID(),
             nickname,
