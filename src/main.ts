@@ -1,31 +1,61 @@
-import { mkdirSync } from 'node:fs';
-import { ConfigError, HelpRequested, loadConfig } from './config/loadConfig.ts';
+import { BanFileError } from './admin/BanList.ts';
+import { prepareDataDir } from './config/dataDir.ts';
+import {
+  type Config,
+  ConfigError,
+  describeConfig,
+  HelpRequested,
+  loadConfig,
+} from './config/loadConfig.ts';
 import { GhostTalkServer } from './GhostTalkServer.ts';
 import { closeLogger, createLogger } from './logging/createLogger.ts';
 
+/** Bad settings or unusable data files: nothing was started. */
 const EXIT_BAD_CONFIG = 2;
 
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+  let config: Config;
   try {
     config = loadConfig(process.argv.slice(2), process.env);
-    mkdirSync(config.dataDir, { recursive: true });
+    prepareDataDir(config.dataDir);
   } catch (error) {
     if (error instanceof HelpRequested) {
       console.log(error.message);
       return;
     }
-    const message =
-      error instanceof ConfigError ? error.message : `DATA_DIR: ${(error as Error).message}`;
-    console.error(message);
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
     process.exitCode = EXIT_BAD_CONFIG;
     return;
   }
 
-  const logger = createLogger({ dataDir: config.dataDir, level: config.logLevel });
-  const server = await GhostTalkServer.create({ config, logger });
+  const secrets = [config.adminKey, config.turnPass].filter((s): s is string => Boolean(s));
+  const logger = createLogger({ dataDir: config.dataDir, level: config.logLevel, secrets });
+  let server: GhostTalkServer;
+  try {
+    server = await GhostTalkServer.create({ config, logger });
+  } catch (error) {
+    const banFile = error instanceof BanFileError;
+    logger.error('server did not start', { error: (error as Error).message });
+    await closeLogger(logger);
+    console.error(`GhostTalk did not start: ${(error as Error).message}`);
+    process.exitCode = banFile ? EXIT_BAD_CONFIG : 1;
+    return;
+  }
+  logger.info('configuration', describeConfig(config));
   const shownHost = config.httpHost === '0.0.0.0' ? 'localhost' : config.httpHost;
   console.log(`GhostTalk is running: open http://${shownHost}:${server.address.port}/`);
+  if (config.adminKeyGenerated) {
+    // Straight to the console, never through the logger: server.log must not hold it.
+    console.log(
+      [
+        'No admin key was set (ADMIN_KEY / -admin-key), so this one was generated for this run only:',
+        `  ${config.adminKey}`,
+        `Admin console: http://${shownHost}:${server.address.port}/admin?key=${config.adminKey}`,
+        'Set ADMIN_KEY to keep a key across restarts (NODE_ENV=production requires it).',
+      ].join('\n'),
+    );
+  }
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {

@@ -43,7 +43,11 @@ export class AdminAuth {
   async check(ip: string, candidate: string | undefined): Promise<AuthResult> {
     const state = await this.#limiter.get(ip);
     if (state && state.consumedPoints >= this.#maxFailures && state.msBeforeNext > 0) {
-      return { ok: false, reason: 'limited', retryAfterSeconds: Math.ceil(state.msBeforeNext / 1000) };
+      return {
+        ok: false,
+        reason: 'limited',
+        retryAfterSeconds: Math.ceil(state.msBeforeNext / 1000),
+      };
     }
     if (candidate === undefined || candidate === '') return { ok: false, reason: 'missing' };
     if (this.matches(candidate)) return { ok: true };

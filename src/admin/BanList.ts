@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { normaliseIp } from '../http/clientIp.ts';
@@ -22,7 +30,12 @@ const MIN_PREFIX = { 4: 8, 6: 16 } as const;
  * `1.2.3.4`, `2001:db8::1`, `10.0.0.0/8`, `2001:db8::/32` in a canonical spelling
  * (lower case, IPv4-mapped IPv6 reduced to IPv4), or a BanSyntaxError saying why not.
  */
-export function parseBan(input: string): { value: string; ip: string; family: 4 | 6; prefix?: number } {
+export function parseBan(input: string): {
+  value: string;
+  ip: string;
+  family: 4 | 6;
+  prefix?: number;
+} {
   const text = input.trim();
   const [rawIp = '', prefixText, ...rest] = text.split('/');
   const ip = normaliseIp(rawIp);
@@ -53,7 +66,8 @@ function entriesFromJson(data: unknown): string[] {
     return data.map((item, i) => {
       if (typeof item === 'string') return item;
       if (item && typeof item === 'object') {
-        const value = (item as Record<string, unknown>).ip ?? (item as Record<string, unknown>).cidr;
+        const value =
+          (item as Record<string, unknown>).ip ?? (item as Record<string, unknown>).cidr;
         if (typeof value === 'string') return value;
       }
       throw new Error(`entry ${i} is not an IP string`);

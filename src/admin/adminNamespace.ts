@@ -1,6 +1,7 @@
 import type { Namespace } from 'socket.io';
 import type { Logger } from '../logging/createLogger.ts';
 import type { AdminAuth } from './AdminAuth.ts';
+import type { AdminService, MainIoServer } from './AdminService.ts';
 import type {
   AdminAck,
   AdminClientToServerEvents,
@@ -8,7 +9,6 @@ import type {
   PeerSnapshot,
   RoomSnapshot,
 } from './adminProtocol.ts';
-import type { AdminService, MainIoServer } from './AdminService.ts';
 import { BanSyntaxError } from './BanList.ts';
 
 type AdminNamespace = Namespace<
@@ -66,7 +66,9 @@ export function setUpAdminNamespace(options: AdminNamespaceOptions): () => void 
   let previous = new Map<string, { roomId: string; peer: PeerSnapshot }>();
   let previousJson = '';
   const index = (rooms: RoomSnapshot[]) =>
-    new Map(rooms.flatMap((room) => room.peers.map((peer) => [peer.id, { roomId: room.id, peer }])));
+    new Map(
+      rooms.flatMap((room) => room.peers.map((peer) => [peer.id, { roomId: room.id, peer }])),
+    );
 
   const poll = () => {
     if (ns.sockets.size === 0) return;

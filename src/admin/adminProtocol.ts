@@ -72,7 +72,10 @@ export type AdminServerToClientEvents = {
 };
 
 export type AdminClientToServerEvents = {
-  kick: (request: { peerId: string }, ack: (response: AdminAck<{ kicked: boolean }>) => void) => void;
+  kick: (
+    request: { peerId: string },
+    ack: (response: AdminAck<{ kicked: boolean }>) => void,
+  ) => void;
   ban: (
     request: { ip: string },
     ack: (response: AdminAck<{ ban: string; disconnected: number }>) => void,

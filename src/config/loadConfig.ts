@@ -66,8 +66,25 @@ export function loadConfig(
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const name = issue.path[0] as SettingName;
-      const { flag, env: envName } = settings[name];
-      return `-${flag} / ${envName}: ${issue.message} (got ${JSON.stringify(raw[name])})`;
+      const {
+        flag,
+        env: envName,
+        secret,
+      } = settings[name] as { flag: string; env: string; secret?: boolean };
+      const value = raw[name];
+      const index = issue.path[1];
+      // A list names its bad item; a secret is never echoed back.
+      const got = secret
+        ? ''
+        : typeof index === 'number' && typeof value === 'string'
+          ? ` (got ${JSON.stringify(
+              value
+                .split(',')
+                .map((v) => v.trim())
+                .filter(Boolean)[index],
+            )})`
+          : ` (got ${JSON.stringify(value)})`;
+      return `-${flag} / ${envName}: ${issue.message}${got}`;
     });
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -105,7 +122,7 @@ export function loadConfig(
 export function describeConfig(config: Config): Record<string, unknown> {
   const shown: Record<string, unknown> = {};
   for (const name of names) {
-    const setting: { secret?: boolean } = settings[name];
+    const setting = settings[name] as { secret?: boolean };
     const value = config[name];
     shown[name] = setting.secret && value !== undefined ? '[set]' : value;
   }

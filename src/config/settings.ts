@@ -33,7 +33,7 @@ const hostOrIp = z
   .regex(/^[A-Za-z0-9.:-]+$/, 'must be an IP address or a DNS hostname');
 
 /** A comma-separated list: blanks dropped, each item trimmed. */
-function commaList<T extends z.ZodType<string>>(item: T) {
+function commaList(item: z.ZodType<string, string>) {
   return z
     .string()
     .transform((value) =>
@@ -119,6 +119,54 @@ export const settings = {
     env: 'ROOM_EMPTY_GRACE_MS',
     schema: z.coerce.number().int().min(0).max(3_600_000).default(15_000),
     help: 'How long an empty room waits for someone to rejoin before it closes (default 15000)',
+  },
+  reconnectGraceMs: {
+    flag: 'reconnect-grace-ms',
+    env: 'RECONNECT_GRACE_MS',
+    schema: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    help: 'How long a dropped connection keeps its place in the room (default 10000)',
+  },
+  joinTimeoutMs: {
+    flag: 'join-timeout-ms',
+    env: 'JOIN_TIMEOUT_MS',
+    schema: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+    help: 'A join whose media does not connect within this is released (default 30000)',
+  },
+  maxRooms: {
+    flag: 'max-rooms',
+    env: 'MAX_ROOMS',
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+    help: 'Most rooms on this server (default 1000)',
+  },
+  maxPeers: {
+    flag: 'max-peers',
+    env: 'MAX_PEERS',
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(5000),
+    help: 'Most people on this server (default 5000)',
+  },
+  connectionsPerMinute: {
+    flag: 'connections-per-minute',
+    env: 'CONNECTIONS_PER_MINUTE',
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(60),
+    help: 'New signaling connections per IP per minute (default 60)',
+  },
+  joinsPerMinute: {
+    flag: 'joins-per-minute',
+    env: 'JOINS_PER_MINUTE',
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(30),
+    help: 'Joins per IP per minute (default 30)',
+  },
+  roomCreationsPerMinute: {
+    flag: 'room-creations-per-minute',
+    env: 'ROOM_CREATIONS_PER_MINUTE',
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(10),
+    help: 'New rooms per IP per minute (default 10)',
+  },
+  messagesPer10s: {
+    flag: 'messages-per-10s',
+    env: 'MESSAGES_PER_10S',
+    schema: z.coerce.number().int().min(10).max(1_000_000).default(200),
+    help: 'Signaling requests per connection per 10 seconds (default 200)',
   },
   adminKey: {
     flag: 'admin-key',

@@ -18,7 +18,8 @@ export const LOG_MAX_BYTES = 10 * 1024 * 1024;
 export const LOG_MAX_FILES = 5;
 
 /** The JSON-lines format of server.log, shared by the in-memory tail. */
-export const jsonLineFormat = () => winston.format.combine(winston.format.timestamp(), winston.format.json());
+export const jsonLineFormat = () =>
+  winston.format.combine(winston.format.timestamp(), winston.format.json());
 
 /**
  * JSON lines in `<dataDir>/server.log`, rotated by size so the disk cannot fill

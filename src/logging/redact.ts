@@ -32,8 +32,8 @@ function redactValue(value: unknown, secrets: readonly string[], depth: number):
  * credential, authorization, token), `key=` query parameters and the literal values of
  * the configured secrets, wherever they appear in a log entry.
  */
-export const redact = winston.format((info, opts: { secrets?: readonly string[] } = {}) => {
-  const secrets = opts.secrets ?? [];
+export const redact = winston.format((info, opts: unknown) => {
+  const secrets = (opts as { secrets?: readonly string[] } | undefined)?.secrets ?? [];
   for (const key of Object.keys(info)) {
     if (key === 'level') continue;
     info[key] = SECRET_FIELD.test(key) ? REDACTED : redactValue(info[key], secrets, 0);

@@ -1,0 +1,269 @@
+import { io, type Socket } from 'socket.io-client';
+import type {
+  AdminClientToServerEvents,
+  AdminServerToClientEvents,
+  PeerSnapshot,
+  RoomSnapshot,
+  StatsSample,
+} from '../../../src/admin/adminProtocol.ts';
+import './admin.css';
+import { drawLineChart } from './chart.ts';
+
+type AdminSocket = Socket<AdminServerToClientEvents, AdminClientToServerEvents>;
+
+const SPAN_MS = 10 * 60_000;
+const LOG_LINES = 300;
+
+function byId<T extends HTMLElement>(id: string): T {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} missing`);
+  return element as T;
+}
+
+/** Builds an element; text goes through textContent only (nicknames are untrusted). */
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  text?: string,
+  className?: string,
+): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  if (text !== undefined) element.textContent = text;
+  if (className) element.className = className;
+  return element;
+}
+
+function bytes(value: number | null | undefined): string {
+  if (value === null || value === undefined) return '–';
+  return `${(value / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function since(at: number): string {
+  const seconds = Math.max(0, Math.round((Date.now() - at) / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ${seconds % 60}s`;
+  return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
+}
+
+const key = new URLSearchParams(location.search).get('key') ?? '';
+const statusEl = byId<HTMLSpanElement>('status');
+const summaryEl = byId<HTMLDListElement>('summary');
+const roomsEl = byId<HTMLDivElement>('rooms');
+const roomCountEl = byId<HTMLSpanElement>('room-count');
+const bansEl = byId<HTMLUListElement>('bans');
+const logEl = byId<HTMLPreElement>('log');
+const banForm = byId<HTMLFormElement>('ban-form');
+const banInput = byId<HTMLInputElement>('ban-input');
+const banError = byId<HTMLParagraphElement>('ban-error');
+const cpuCanvas = byId<HTMLCanvasElement>('chart-cpu');
+const peersCanvas = byId<HTMLCanvasElement>('chart-peers');
+
+let stats: StatsSample[] = [];
+let rooms: RoomSnapshot[] = [];
+let startedAt = Date.now();
+
+const socket: AdminSocket = io('/admin', { auth: { key }, transports: ['websocket'] });
+
+function setStatus(text: string, ok: boolean): void {
+  statusEl.textContent = text;
+  statusEl.className = `status ${ok ? 'ok' : 'bad'}`;
+}
+
+socket.on('connect', () => setStatus('live', true));
+socket.on('disconnect', () => setStatus('disconnected, retrying…', false));
+socket.on('connect_error', (error) => {
+  setStatus(`not connected: ${error.message}`, false);
+  // A refused key will not get better by retrying.
+  if (error.message === 'unauthorized' || error.message === 'too many attempts')
+    socket.disconnect();
+});
+
+function renderSummary(): void {
+  const latest = stats.at(-1);
+  const peers = rooms.reduce((n, r) => n + r.peers.length, 0);
+  const items: [string, string][] = [
+    ['Uptime', since(startedAt)],
+    ['Rooms', String(rooms.length)],
+    ['People', String(peers)],
+    ['Worker', latest ? (latest.workerAlive ? 'alive' : 'DOWN') : '–'],
+    ['Worker CPU', latest?.workerCpuPercent != null ? `${latest.workerCpuPercent}%` : '–'],
+    ['Worker memory (peak)', bytes(latest?.workerMaxRssBytes)],
+    ['Node CPU', latest ? `${latest.processCpuPercent}%` : '–'],
+    ['Node memory', bytes(latest?.processRssBytes)],
+  ];
+  summaryEl.replaceChildren(
+    ...items.map(([term, value]) => {
+      const pair = el('div');
+      pair.append(el('dt', term), el('dd', value));
+      return pair;
+    }),
+  );
+}
+
+function renderCharts(): void {
+  drawLineChart(
+    cpuCanvas,
+    stats.map((s) => ({ at: s.at, value: s.workerCpuPercent })),
+    { spanMs: SPAN_MS, floor: 10, color: '#4f7cff', unit: '%' },
+  );
+  drawLineChart(
+    peersCanvas,
+    stats.map((s) => ({ at: s.at, value: s.peers })),
+    { spanMs: SPAN_MS, floor: 5, color: '#2e9d5b', unit: '' },
+  );
+}
+
+function action(label: string, run: () => Promise<void>): HTMLButtonElement {
+  const button = el('button', label);
+  button.type = 'button';
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    run().finally(() => {
+      button.disabled = false;
+    });
+  });
+  return button;
+}
+
+function peerRow(peer: PeerSnapshot): HTMLTableRowElement {
+  const row = el('tr');
+  const connection = [peer.connection.iceState, peer.connection.protocol]
+    .filter(Boolean)
+    .join(' / ');
+  const cells = [
+    el('td', peer.nickname, peer.speaking ? 'speaking' : undefined),
+    el('td', peer.ip),
+    el('td', since(peer.joinedAt)),
+    el('td', peer.muted ? 'muted' : peer.producing ? 'talking' : 'no mic'),
+    el('td', connection),
+    el('td', peer.lossPercent === null ? '–' : `${peer.lossPercent}%`),
+  ];
+  const actions = el('td');
+  actions.append(
+    action('Kick', async () => {
+      await socket.timeout(5000).emitWithAck('kick', { peerId: peer.id });
+    }),
+    ' ',
+    action('Ban IP', async () => {
+      if (!confirm(`Ban ${peer.ip} and disconnect everyone from it?`)) return;
+      await socket.timeout(5000).emitWithAck('ban', { ip: peer.ip });
+    }),
+  );
+  row.append(...cells, actions);
+  return row;
+}
+
+function renderRooms(): void {
+  roomCountEl.textContent = `(${rooms.length})`;
+  if (rooms.length === 0) {
+    roomsEl.replaceChildren(el('p', 'No rooms open.', 'muted'));
+    return;
+  }
+  roomsEl.replaceChildren(
+    ...rooms.map((room) => {
+      const table = el('table');
+      table.append(
+        el(
+          'caption',
+          `${room.id} · ${room.peers.length}/${room.capacity} · open ${since(room.createdAt)}`,
+        ),
+      );
+      const head = el('tr');
+      for (const title of ['Nickname', 'IP', 'In room', 'Mic', 'Connection', 'Loss', '']) {
+        head.append(el('th', title));
+      }
+      table.append(el('thead'), el('tbody'));
+      table.tHead?.append(head);
+      table.tBodies[0]?.append(...room.peers.map(peerRow));
+      return table;
+    }),
+  );
+}
+
+function renderBans(bans: string[]): void {
+  if (bans.length === 0) {
+    bansEl.replaceChildren(el('li', 'Nobody is banned.', 'muted'));
+    return;
+  }
+  bansEl.replaceChildren(
+    ...bans.map((ban) => {
+      const item = el('li');
+      item.append(
+        el('span', ban),
+        action('Unban', async () => {
+          await socket.timeout(5000).emitWithAck('unban', { ip: ban });
+        }),
+      );
+      return item;
+    }),
+  );
+}
+
+function appendLog(line: string): void {
+  let text = line;
+  let level = 'info';
+  try {
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    const { timestamp, level: lvl, message, ...rest } = entry;
+    level = String(lvl);
+    const time = String(timestamp ?? '').slice(11, 19);
+    const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+    text = `${time} ${level.padEnd(5)} ${String(message)}${extra}`;
+  } catch {
+    // Not JSON: show as is.
+  }
+  const stick = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 4;
+  logEl.append(el('div', text, level));
+  while (logEl.childElementCount > LOG_LINES) logEl.firstElementChild?.remove();
+  if (stick) logEl.scrollTop = logEl.scrollHeight;
+}
+
+socket.on('hello', (hello) => {
+  startedAt = hello.startedAt;
+  rooms = hello.rooms;
+  stats = hello.stats;
+  logEl.replaceChildren();
+  for (const line of hello.logs) appendLog(line);
+  renderBans(hello.bans);
+  renderRooms();
+  renderSummary();
+  renderCharts();
+});
+socket.on('rooms', (next) => {
+  rooms = next;
+  renderRooms();
+  renderSummary();
+});
+socket.on('stats', (sample) => {
+  stats.push(sample);
+  const cutoff = Date.now() - SPAN_MS;
+  stats = stats.filter((s) => s.at >= cutoff);
+  renderSummary();
+  renderCharts();
+});
+socket.on('bans', renderBans);
+socket.on('log', appendLog);
+
+banForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  banError.hidden = true;
+  const ip = banInput.value.trim();
+  if (!ip) return;
+  try {
+    const response = await socket.timeout(5000).emitWithAck('ban', { ip });
+    if (response.ok) banInput.value = '';
+    else {
+      banError.textContent = response.error;
+      banError.hidden = false;
+    }
+  } catch {
+    banError.textContent = 'no answer from the server';
+    banError.hidden = false;
+  }
+});
+
+// "In room" and uptime tick even when nothing else changes.
+setInterval(() => {
+  renderSummary();
+  if (rooms.length) renderRooms();
+}, 5000);

@@ -1,0 +1,115 @@
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { BanList } from '../admin/BanList.ts';
+import type { ServerStats } from '../admin/ServerStats.ts';
+import { countPeers } from '../admin/ServerStats.ts';
+import type { LogTail } from '../logging/LogTail.ts';
+import type { MediaWorker } from '../media/MediaWorker.ts';
+import type { RoomRegistry } from '../media/RoomRegistry.ts';
+
+export type MetricsOptions = {
+  rooms: RoomRegistry;
+  mediaWorker: MediaWorker;
+  bans: BanList;
+  stats: ServerStats;
+  logTail: LogTail;
+};
+
+/**
+ * A Prometheus registry of its own (several servers may share a process in tests).
+ * Joins, leaves, rooms created and errors are counted from the log stream, which
+ * already records each of them exactly once.
+ */
+export function createMetrics({
+  rooms,
+  mediaWorker,
+  bans,
+  stats,
+  logTail,
+}: MetricsOptions): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ghosttalk_' });
+  const registers = [registry];
+  new Gauge({
+    name: 'ghosttalk_rooms',
+    help: 'Rooms open now',
+    registers,
+    collect() {
+      this.set(rooms.size);
+    },
+  });
+  new Gauge({
+    name: 'ghosttalk_peers',
+    help: 'People in rooms now',
+    registers,
+    collect() {
+      this.set(countPeers(rooms));
+    },
+  });
+  new Gauge({
+    name: 'ghosttalk_bans',
+    help: 'Entries (addresses and ranges) in the ban list',
+    registers,
+    collect() {
+      this.set(bans.size);
+    },
+  });
+  new Gauge({
+    name: 'ghosttalk_worker_up',
+    help: '1 while the mediasoup worker runs',
+    registers,
+    collect() {
+      this.set(mediaWorker.closed ? 0 : 1);
+    },
+  });
+  new Gauge({
+    name: 'ghosttalk_worker_cpu_percent',
+    help: 'mediasoup worker CPU over the last sample, percent of one core',
+    registers,
+    collect() {
+      this.set(stats.latest()?.workerCpuPercent ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ghosttalk_worker_max_rss_bytes',
+    help: 'mediasoup worker peak resident memory',
+    registers,
+    collect() {
+      this.set(stats.latest()?.workerMaxRssBytes ?? 0);
+    },
+  });
+  const joins = new Counter({
+    name: 'ghosttalk_peer_joins_total',
+    help: 'Peers that joined a room',
+    registers,
+  });
+  const leaves = new Counter({
+    name: 'ghosttalk_peer_leaves_total',
+    help: 'Peers that left a room',
+    registers,
+  });
+  const roomsCreated = new Counter({
+    name: 'ghosttalk_rooms_created_total',
+    help: 'Rooms created',
+    registers,
+  });
+  const errors = new Counter({
+    name: 'ghosttalk_errors_total',
+    help: 'Lines logged at level error',
+    registers,
+  });
+  logTail.on('line', (_line, entry) => {
+    if (entry.level === 'error') errors.inc();
+    switch (entry.message) {
+      case 'peer joined':
+        joins.inc();
+        break;
+      case 'peer left':
+        leaves.inc();
+        break;
+      case 'room created':
+        roomsCreated.inc();
+        break;
+    }
+  });
+  return registry;
+}
