@@ -16,10 +16,11 @@ import { createHttpApp } from './http/createHttpApp.ts';
 import { createMetrics } from './http/metrics.ts';
 import type { Logger } from './logging/createLogger.ts';
 import { LogTail } from './logging/LogTail.ts';
-import { MediaWorker } from './media/MediaWorker.ts';
 import { mediaCodecs } from './media/mediaCodecs.ts';
 import { RoomRegistry } from './media/RoomRegistry.ts';
+import { WorkerPool } from './media/WorkerPool.ts';
 import { ClientSession } from './signaling/ClientSession.ts';
+import { iceServerProvider } from './signaling/iceServers.ts';
 import { SignalingLimits } from './signaling/SignalingLimits.ts';
 
 const defaultClientDir = fileURLToPath(new URL('../dist/client', import.meta.url));
@@ -46,7 +47,7 @@ function originAllowed(req: IncomingMessage, allowedOrigins: readonly string[]):
 export class GhostTalkServer {
   readonly httpServer: HttpServer;
   readonly io: MainIoServer;
-  readonly mediaWorker: MediaWorker;
+  readonly workers: WorkerPool;
   readonly rooms: RoomRegistry;
   readonly bans: BanList;
   readonly admin: AdminService;
@@ -62,9 +63,9 @@ export class GhostTalkServer {
     const { config, logger } = options;
     const bans = BanList.load(join(config.dataDir, BAN_FILE_NAME));
     const trust = compileTrust(config.trustedProxies);
-    const mediaWorker = await MediaWorker.create({
-      index: 0,
-      rtcPort: config.rtcUdpPort,
+    const workers = await WorkerPool.create({
+      count: config.rtcWorkers,
+      basePort: config.rtcUdpPort,
       listenIp: config.rtcListenIp,
       announcedAddress: config.rtcAnnouncedAddress,
       logger,
@@ -108,7 +109,7 @@ export class GhostTalkServer {
         });
       });
       const rooms = new RoomRegistry({
-        pickWorker: () => mediaWorker,
+        pickWorker: () => workers.leastLoaded(),
         capacity: config.roomCapacity,
         emptyGraceMs: config.roomEmptyGraceMs,
         reconnectGraceMs: config.reconnectGraceMs,
@@ -117,9 +118,9 @@ export class GhostTalkServer {
       });
       const logTail = new LogTail(logger, 100);
       cleanups.push(() => logTail.close());
-      const stats = new ServerStats({ rooms, mediaWorker });
+      const stats = new ServerStats({ rooms, workers });
       cleanups.push(() => stats.close());
-      const admin = new AdminService({ io, rooms, mediaWorker, bans, stats, logTail, logger });
+      const admin = new AdminService({ io, rooms, workers, bans, stats, logTail, logger });
       const auth = new AdminAuth({ key: config.adminKey });
       cleanups.push(
         setUpAdminNamespace({
@@ -131,10 +132,10 @@ export class GhostTalkServer {
           logger,
         }),
       );
-      const metrics = createMetrics({ rooms, mediaWorker, bans, stats, logTail });
+      const metrics = createMetrics({ rooms, workers, bans, stats, logTail });
       const app = createHttpApp({
         clientDir: options.clientDir ?? defaultClientDir,
-        isHealthy: () => !mediaWorker.closed,
+        isHealthy: () => workers.healthy,
         trust,
         isBanned: (ip) => bans.isBanned(ip),
         admin,
@@ -146,12 +147,20 @@ export class GhostTalkServer {
       // Every room's router is made from the same codecs, so it has these capabilities;
       // handing them out before the join saves the client a round trip.
       const routerRtpCapabilities = mediasoup.ortc.generateRouterRtpCapabilities(mediaCodecs);
+      const iceServers = iceServerProvider({
+        urls: config.turnServer,
+        username: config.turnUser,
+        password: config.turnPass,
+        secret: config.turnSecret,
+        ttlSeconds: config.turnTtl,
+      });
       io.on('connection', (socket) => {
         new ClientSession({
           socket,
           rooms,
           routerRtpCapabilities,
-          iceServers: () => [],
+          iceServers,
+          iceTransportPolicy: config.iceTransportPolicy,
           limits,
           logger,
         });
@@ -162,7 +171,7 @@ export class GhostTalkServer {
       return new GhostTalkServer({
         httpServer,
         io,
-        mediaWorker,
+        workers,
         rooms,
         bans,
         admin,
@@ -171,7 +180,7 @@ export class GhostTalkServer {
       });
     } catch (error) {
       for (const cleanup of cleanups) cleanup();
-      mediaWorker.close();
+      workers.close();
       throw error;
     }
   }
@@ -179,7 +188,7 @@ export class GhostTalkServer {
   private constructor(parts: {
     httpServer: HttpServer;
     io: MainIoServer;
-    mediaWorker: MediaWorker;
+    workers: WorkerPool;
     rooms: RoomRegistry;
     bans: BanList;
     admin: AdminService;
@@ -188,7 +197,7 @@ export class GhostTalkServer {
   }) {
     this.httpServer = parts.httpServer;
     this.io = parts.io;
-    this.mediaWorker = parts.mediaWorker;
+    this.workers = parts.workers;
     this.rooms = parts.rooms;
     this.bans = parts.bans;
     this.admin = parts.admin;
@@ -198,7 +207,7 @@ export class GhostTalkServer {
     this.#logger.info('server listening', {
       address,
       port,
-      workerPid: this.mediaWorker.pid,
+      workerPids: this.workers.workers.map((w) => w.pid),
       bans: this.bans.size,
     });
   }
@@ -216,7 +225,7 @@ export class GhostTalkServer {
     this.#closed = true;
     for (const cleanup of this.#cleanups) cleanup();
     this.rooms.close();
-    this.mediaWorker.close();
+    this.workers.close();
     // io.close() also closes the HTTP server; drop keep-alive sockets so it can.
     const closed = new Promise<void>((resolve) => this.io.close(() => resolve()));
     this.httpServer.closeAllConnections();

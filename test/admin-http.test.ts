@@ -31,7 +31,7 @@ describe('admin HTTP API', () => {
       assert.equal(typeof stats.uptimeSeconds, 'number');
       const worker = stats.worker as Record<string, unknown>;
       assert.equal(worker.alive, true);
-      assert.equal(worker.pid, ts.server.mediaWorker.pid);
+      assert.deepEqual(worker.pids, [ts.worker().pid]);
       assert.equal(typeof (stats.process as Record<string, unknown>).rssBytes, 'number');
     }
   });

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { settings } from '../src/config/settings.ts';
-import { freePort } from './support/ports.ts';
+import { freePort, freePortRange } from './support/ports.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const settingEnvNames = Object.values(settings).map((s) => s.env);
@@ -152,14 +152,17 @@ describe('server lifecycle (node src/main.ts)', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('starts, serves /healthz, stops on SIGTERM with its worker and a flushed log', {
+  test('starts, serves /healthz, stops on SIGTERM with its workers and a flushed log', {
     timeout: 60_000,
   }, async (t) => {
-    const [port, rtcPort] = await twoDistinctPorts();
+    const rtcPort = await freePortRange(2);
+    let port = await freePort();
+    while (port === rtcPort || port === rtcPort + 1) port = await freePort();
     const child = startServer([], {
       PORT: String(port),
       HTTP_HOST: '127.0.0.1',
       RTC_UDP_PORT: String(rtcPort),
+      RTC_WORKERS: '2',
       RTC_LISTEN_IP: '127.0.0.1',
       RTC_ANNOUNCED_ADDRESS: '127.0.0.1',
       DATA_DIR: dataDir,
@@ -187,10 +190,9 @@ describe('server lifecycle (node src/main.ts)', () => {
       );
       assert.equal(
         workers.length,
-        1,
-        `one mediasoup-worker child (children: ${childPids(child.pid)})`,
+        2,
+        `two mediasoup-worker children (children: ${childPids(child.pid)})`,
       );
-      const workerPid = workers[0] as number;
 
       const stopping = Date.now();
       child.kill('SIGTERM');
@@ -198,9 +200,11 @@ describe('server lifecycle (node src/main.ts)', () => {
       t.diagnostic(`exited ${Date.now() - stopping} ms after SIGTERM`);
       assert.deepEqual(exit, { code: 0, signal: null }, `stderr:\n${output.stderr()}`);
 
-      // The worker dies with the server, not after it; allow a moment for reaping.
-      for (let i = 0; i < 20 && processExists(workerPid); i++) await sleep(100);
-      assert.equal(processExists(workerPid), false, `worker ${workerPid} outlived the server`);
+      // The workers die with the server, not after it; allow a moment for reaping.
+      for (let i = 0; i < 20 && workers.some(processExists); i++) await sleep(100);
+      for (const pid of workers) {
+        assert.equal(processExists(pid), false, `worker ${pid} outlived the server`);
+      }
 
       const lines = readFileSync(join(dataDir, 'server.log'), 'utf8').trimEnd().split('\n');
       const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -213,7 +217,7 @@ describe('server lifecycle (node src/main.ts)', () => {
       assert.ok(messages.includes('server listening'), `log: ${messages}`);
       assert.ok(messages.includes('server closed'), `log: ${messages}`);
       const listening = entries.find((e) => e.message === 'server listening');
-      assert.equal(listening?.workerPid, workerPid);
+      assert.deepEqual([...(listening?.workerPids as number[])].sort(), [...workers].sort());
       assert.equal(listening?.port, port);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

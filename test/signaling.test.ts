@@ -115,7 +115,7 @@ describe('join', () => {
   });
 
   test('simultaneous first joins create exactly one room', async () => {
-    const before = (await ts.server.mediaWorker.worker.dump()).routerIds.length;
+    const before = (await ts.worker().worker.dump()).routerIds.length;
     const cs = await Promise.all([client(), client(), client()]);
     const results = await Promise.all(
       cs.map((c, i) =>
@@ -124,7 +124,7 @@ describe('join', () => {
     );
     assert.equal(new Set(results.map((r) => r.peerId)).size, 3);
     assert.equal(ts.server.rooms.get('race')?.peers.size, 3);
-    const afterDump = await ts.server.mediaWorker.worker.dump();
+    const afterDump = await ts.worker().worker.dump();
     assert.equal(afterDump.routerIds.length, before + 1);
   });
 });
@@ -227,7 +227,7 @@ describe('bad requests get a clear error ack and harm nothing', () => {
     assert.equal(videoRtp.ok || videoRtp.error.code, 'BAD_REQUEST');
 
     // Everything still works: the healthy peer is intact and the worker is alive.
-    assert.equal(ts.server.mediaWorker.closed, false);
+    assert.equal(ts.worker().closed, false);
     const room = ts.server.rooms.get('healthy');
     assert.ok(room?.peers.get(healthy.data.peerId)?.producer);
     const ok = await c.request('resumeConsumers', { consumerIds: mine });
@@ -277,7 +277,7 @@ describe('leaving releases everything', () => {
     a.c.socket.disconnect();
     await waitFor(() => room.closed);
     assert.equal(ts.server.rooms.get('bye'), undefined);
-    const routers = (await ts.server.mediaWorker.worker.dump()).routerIds;
+    const routers = (await ts.worker().worker.dump()).routerIds;
     assert.ok(!routers.includes(room.router.id));
   });
 });

@@ -1,9 +1,9 @@
 import type { Server as SocketIoServer } from 'socket.io';
 import type { Logger } from '../logging/createLogger.ts';
 import type { LogTail } from '../logging/LogTail.ts';
-import type { MediaWorker } from '../media/MediaWorker.ts';
 import type { Peer } from '../media/Peer.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
+import type { WorkerPool } from '../media/WorkerPool.ts';
 import type {
   ClientToServerEvents,
   ServerToClientEvents,
@@ -23,7 +23,7 @@ export type MainIoServer = SocketIoServer<
 export type AdminServiceOptions = {
   io: MainIoServer;
   rooms: RoomRegistry;
-  mediaWorker: MediaWorker;
+  workers: WorkerPool;
   bans: BanList;
   stats: ServerStats;
   logTail: LogTail;
@@ -125,7 +125,7 @@ export class AdminService {
     }));
     const latest = this.#o.stats.latest();
     const memory = process.memoryUsage();
-    const { mediaWorker } = this.#o;
+    const { workers } = this.#o;
     return {
       uptimeSeconds: Math.round((Date.now() - this.#o.stats.startedAt) / 1000),
       roomCount: rooms.length,
@@ -133,8 +133,10 @@ export class AdminService {
       rooms,
       bans: this.#o.bans.size,
       worker: {
-        pid: mediaWorker.pid,
-        alive: !mediaWorker.closed,
+        count: workers.workers.length,
+        pids: workers.workers.map((w) => w.pid),
+        consumers: workers.workers.map((w) => w.consumerCount),
+        alive: workers.healthy,
         cpuPercent: latest?.workerCpuPercent ?? null,
         maxRssBytes: latest?.workerMaxRssBytes ?? null,
       },

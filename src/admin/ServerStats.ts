@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { MediaWorker } from '../media/MediaWorker.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
+import type { WorkerPool } from '../media/WorkerPool.ts';
 import type { StatsSample } from './adminProtocol.ts';
 
 export type ServerStatsOptions = {
   rooms: RoomRegistry;
-  mediaWorker: MediaWorker;
+  workers: WorkerPool;
   intervalMs?: number;
   /** Samples kept for the charts (default: 10 minutes at 2 s). */
   historySize?: number;
@@ -27,7 +27,8 @@ export class ServerStats extends EventEmitter<{ sample: [StatsSample] }> {
   readonly #history: StatsSample[] = [];
   readonly #historySize: number;
   readonly #timer: NodeJS.Timeout;
-  #lastWorkerCpuMs: number | undefined;
+  /** CPU time per worker pid at the last sample (a replaced worker starts afresh). */
+  #lastWorkerCpuMs = new Map<number, number>();
   #lastProcessCpu = process.cpuUsage();
   #lastAt = performance.now();
   #sampling = false;
@@ -52,25 +53,31 @@ export class ServerStats extends EventEmitter<{ sample: [StatsSample] }> {
     if (this.#sampling) return undefined;
     this.#sampling = true;
     try {
-      const { rooms, mediaWorker } = this.#options;
+      const { rooms, workers } = this.#options;
       const now = performance.now();
       const elapsedMs = Math.max(1, now - this.#lastAt);
       this.#lastAt = now;
+      // Summed over workers: percent of one core, so two busy workers read 200.
       let workerCpuPercent: number | null = null;
       let workerMaxRssBytes: number | null = null;
-      if (!mediaWorker.closed) {
+      const seen = new Map<number, number>();
+      for (const mediaWorker of workers.workers) {
+        if (mediaWorker.closed) continue;
         try {
           const usage = await mediaWorker.worker.getResourceUsage();
           const cpuMs = usage.ru_utime + usage.ru_stime;
-          if (this.#lastWorkerCpuMs !== undefined) {
-            workerCpuPercent = round(((cpuMs - this.#lastWorkerCpuMs) / elapsedMs) * 100);
+          seen.set(mediaWorker.pid, cpuMs);
+          const last = this.#lastWorkerCpuMs.get(mediaWorker.pid);
+          if (last !== undefined) {
+            workerCpuPercent = (workerCpuPercent ?? 0) + ((cpuMs - last) / elapsedMs) * 100;
           }
-          this.#lastWorkerCpuMs = cpuMs;
-          workerMaxRssBytes = usage.ru_maxrss * 1024;
+          workerMaxRssBytes = (workerMaxRssBytes ?? 0) + usage.ru_maxrss * 1024;
         } catch {
           // The worker is closing; report it as unknown.
         }
       }
+      this.#lastWorkerCpuMs = seen;
+      if (workerCpuPercent !== null) workerCpuPercent = round(workerCpuPercent);
       const cpu = process.cpuUsage(this.#lastProcessCpu);
       this.#lastProcessCpu = process.cpuUsage();
       const memory = process.memoryUsage();
@@ -80,7 +87,7 @@ export class ServerStats extends EventEmitter<{ sample: [StatsSample] }> {
         peers: countPeers(rooms),
         workerCpuPercent,
         workerMaxRssBytes,
-        workerAlive: !mediaWorker.closed,
+        workerAlive: workers.healthy,
         processCpuPercent: round(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100),
         processRssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,

@@ -94,6 +94,22 @@ export function loadConfig(
       'Invalid configuration:\n  -turn-user / TURN_USER and -turn-pass / TURN_PASS: set both or neither',
     );
   }
+  const turnUrls = parsed.turnServer.filter((url) => !url.startsWith('stun:'));
+  if (parsed.turnSecret !== undefined && parsed.turnUser !== undefined) {
+    throw new ConfigError(
+      'Invalid configuration:\n  -turn-secret / TURN_SECRET and -turn-user / TURN_USER: choose one kind of TURN credentials',
+    );
+  }
+  if ((parsed.turnSecret !== undefined || parsed.turnUser !== undefined) && !turnUrls.length) {
+    throw new ConfigError(
+      'Invalid configuration:\n  -turn-server / TURN_SERVER: TURN credentials are set but no turn: or turns: URL',
+    );
+  }
+  if (parsed.iceTransportPolicy === 'relay' && !turnUrls.length) {
+    throw new ConfigError(
+      'Invalid configuration:\n  -ice-transport-policy / ICE_TRANSPORT_POLICY: relay needs a turn: or turns: URL in TURN_SERVER',
+    );
+  }
   const production = parsed.nodeEnv === 'production';
   let adminKeyGenerated = false;
   if (parsed.adminKey === DEFAULT_ADMIN_KEY) {

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -198,6 +199,36 @@ export const settings = {
     schema: z.string().max(256).optional(),
     help: 'TURN password (with -turn-user)',
     secret: true,
+  },
+  turnSecret: {
+    flag: 'turn-secret',
+    env: 'TURN_SECRET',
+    schema: z.string().min(16, 'must be at least 16 characters').max(256).optional(),
+    help: 'coturn static-auth-secret: mint per-peer TURN credentials (recommended over -turn-user/-turn-pass)',
+    secret: true,
+  },
+  turnTtl: {
+    flag: 'turn-ttl',
+    env: 'TURN_TTL',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 86_400)
+      .default(14_400),
+    help: 'Lifetime of minted TURN credentials in seconds; refreshed before expiry (default 14400)',
+  },
+  iceTransportPolicy: {
+    flag: 'ice-transport-policy',
+    env: 'ICE_TRANSPORT_POLICY',
+    schema: z.enum(['all', 'relay']).default('all'),
+    help: 'relay forces every client through TURN (debugging, or to hide client IPs from the TURN-less path); default all',
+  },
+  rtcWorkers: {
+    flag: 'rtc-workers',
+    env: 'RTC_WORKERS',
+    schema: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
+    help: 'mediasoup workers, one media port each from -rtc-udp-port up (default: one per CPU core)',
   },
   trustedProxies: {
     flag: 'trusted-proxies',

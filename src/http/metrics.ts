@@ -3,12 +3,12 @@ import type { BanList } from '../admin/BanList.ts';
 import type { ServerStats } from '../admin/ServerStats.ts';
 import { countPeers } from '../admin/ServerStats.ts';
 import type { LogTail } from '../logging/LogTail.ts';
-import type { MediaWorker } from '../media/MediaWorker.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
+import type { WorkerPool } from '../media/WorkerPool.ts';
 
 export type MetricsOptions = {
   rooms: RoomRegistry;
-  mediaWorker: MediaWorker;
+  workers: WorkerPool;
   bans: BanList;
   stats: ServerStats;
   logTail: LogTail;
@@ -19,13 +19,7 @@ export type MetricsOptions = {
  * Joins, leaves, rooms created and errors are counted from the log stream, which
  * already records each of them exactly once.
  */
-export function createMetrics({
-  rooms,
-  mediaWorker,
-  bans,
-  stats,
-  logTail,
-}: MetricsOptions): Registry {
+export function createMetrics({ rooms, workers, bans, stats, logTail }: MetricsOptions): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ghosttalk_' });
   const registers = [registry];
@@ -55,10 +49,10 @@ export function createMetrics({
   });
   new Gauge({
     name: 'ghosttalk_worker_up',
-    help: '1 while the mediasoup worker runs',
+    help: 'mediasoup workers running now',
     registers,
     collect() {
-      this.set(mediaWorker.closed ? 0 : 1);
+      this.set(workers.workers.filter((w) => !w.closed).length);
     },
   });
   new Gauge({

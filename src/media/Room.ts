@@ -13,7 +13,7 @@ import type { JoinOptions, RoomEvents, RoomOptions } from './RoomTypes.ts';
 const SPEAKING_THRESHOLD_DBOV = -65;
 const SPEAKING_INTERVAL_MS = 400;
 
-export type JoinResult = Omit<Responses['join'], 'iceServers'>;
+export type JoinResult = Omit<Responses['join'], 'iceServers' | 'iceTransportPolicy'>;
 
 type Timing = Pick<RoomOptions, 'reconnectGraceMs' | 'joinTimeoutMs'>;
 

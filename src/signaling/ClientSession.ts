@@ -32,7 +32,9 @@ export type ClientSessionOptions = {
   socket: GhostTalkSocket;
   rooms: RoomRegistry;
   routerRtpCapabilities: types.RtpCapabilities;
-  iceServers: (peerId: string) => IceServer[];
+  /** ICE servers for one peer, and when they should be refreshed (ms from now), if ever. */
+  iceServers: (peerId: string) => { iceServers: IceServer[]; refreshInMs?: number };
+  iceTransportPolicy: 'all' | 'relay';
   limits: SignalingLimits;
   logger: Logger;
 };
@@ -81,6 +83,7 @@ export class ClientSession {
   #peerId: string | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
+  #iceRefresh: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: ClientSessionOptions) {
@@ -162,6 +165,21 @@ export class ClientSession {
     });
   }
 
+  /** Current ICE servers; schedules the push of fresh ones before these expire. */
+  #iceServers(peerId: string): IceServer[] {
+    const { iceServers, refreshInMs } = this.#options.iceServers(peerId);
+    clearTimeout(this.#iceRefresh);
+    if (refreshInMs !== undefined) {
+      this.#iceRefresh = setTimeout(() => {
+        if (this.#peerId === peerId && !this.#closed) {
+          this.#socket.emit('iceServers', { iceServers: this.#iceServers(peerId) });
+        }
+      }, refreshInMs);
+      this.#iceRefresh.unref();
+    }
+    return iceServers;
+  }
+
   #inRoom(): boolean {
     return Boolean(this.#peerId && this.#room?.peers.has(this.#peerId));
   }
@@ -212,7 +230,11 @@ export class ClientSession {
         Object.assign(this.#socket.data, { roomId, peerId: result.peerId });
         // The socket may have gone while we were creating transports.
         if (this.#closed) this.#detach();
-        return { ...result, iceServers: this.#options.iceServers(result.peerId) };
+        return {
+          ...result,
+          iceServers: this.#iceServers(result.peerId),
+          iceTransportPolicy: this.#options.iceTransportPolicy,
+        };
       },
       connectTransport: async ({ transportId, dtlsParameters }) => {
         const { room, peerId } = this.#requireRoom();
@@ -277,6 +299,7 @@ export class ClientSession {
   close(reason?: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#iceRefresh);
     if (reason && deliberateDisconnects.has(reason)) this.#leave();
     else this.#detach();
   }

@@ -54,3 +54,14 @@ export function iceServersFor(
   }
   return servers;
 }
+
+/** Minted credentials are refreshed when this share of their lifetime has passed. */
+const REFRESH_AT = 0.8;
+
+/** What a session asks for at each join and refresh. */
+export function iceServerProvider(
+  settings: IceServerSettings,
+): (peerId: string) => { iceServers: IceServer[]; refreshInMs?: number } {
+  const refreshInMs = settings.secret ? settings.ttlSeconds * 1000 * REFRESH_AT : undefined;
+  return (peerId) => ({ iceServers: iceServersFor(settings, peerId), refreshInMs });
+}

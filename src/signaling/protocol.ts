@@ -199,7 +199,10 @@ export type Responses = {
      * On a resumed join: every consumer this peer has (reconcile, then resume new ones).
      */
     consumers: ConsumerInfo[];
+    /** TURN/STUN servers for this peer only (TURN credentials may be minted per peer). */
     iceServers: IceServer[];
+    /** 'relay' when the operator forces every client through TURN. */
+    iceTransportPolicy: 'all' | 'relay';
   };
   connectTransport: Record<string, never>;
   produce: { producerId: string };
@@ -223,6 +226,8 @@ export type ServerToClientEvents = {
   speaking: (event: { peerIds: string[] }) => void;
   /** An operator removed this client (kick or ban); the socket closes next. */
   kicked: (event: { reason: string }) => void;
+  /** Fresh TURN credentials before the old ones expire: `transport.updateIceServers()`. */
+  iceServers: (event: { iceServers: IceServer[] }) => void;
   /** Your media session was lost on the server (worker restart): join again. */
   mediaReset: () => void;
   /** The server is shutting down; reconnect later. */

@@ -48,3 +48,23 @@ export async function freePort(): Promise<number> {
   }
   throw new Error('freePort: no port free for both UDP and TCP on 127.0.0.1 after 50 tries');
 }
+
+/** `count` consecutive ports, each free for UDP and TCP (one per mediasoup worker). */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = await freePort();
+    const held: Array<{ close: () => Promise<void> }> = [];
+    try {
+      for (let i = 1; i < count; i++) {
+        held.push(await bindUdp(base + i));
+        held.push(await bindTcp(base + i));
+      }
+      return base;
+    } catch {
+      // One of the following numbers is taken: start elsewhere.
+    } finally {
+      for (const socket of held) await socket.close();
+    }
+  }
+  throw new Error(`freePortRange: no ${count} consecutive free ports after 50 tries`);
+}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type Config, loadConfig } from '../../src/config/loadConfig.ts';
 import { GhostTalkServer } from '../../src/GhostTalkServer.ts';
 import { closeLogger, createLogger } from '../../src/logging/createLogger.ts';
+import type { MediaWorker } from '../../src/media/MediaWorker.ts';
 import { freePort } from './ports.ts';
 
 export type TestServer = {
@@ -11,6 +12,8 @@ export type TestServer = {
   url: string;
   dataDir: string;
   config: Config;
+  /** The first mediasoup worker (tests run one unless they ask for more). */
+  worker: () => MediaWorker;
   stop: () => Promise<void>;
 };
 
@@ -28,6 +31,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     RTC_LISTEN_IP: '127.0.0.1',
     RTC_ANNOUNCED_ADDRESS: '127.0.0.1',
     ROOM_EMPTY_GRACE_MS: '200',
+    RTC_WORKERS: '1',
     // Every test client comes from 127.0.0.1: per-IP budgets sized for a whole suite.
     CONNECTIONS_PER_MINUTE: '10000',
     JOINS_PER_MINUTE: '10000',
@@ -47,6 +51,11 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     url: `http://127.0.0.1:${server.address.port}`,
     dataDir,
     config,
+    worker: () => {
+      const first = server.workers.workers[0];
+      if (!first) throw new Error('no worker');
+      return first;
+    },
     stop: async () => {
       await server.close();
       await closeLogger(logger);
