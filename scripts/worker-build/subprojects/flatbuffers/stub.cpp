@@ -1,0 +1,4 @@
+// Keeps this stand-in archive non-empty (meson deprecates source-less targets); the real code comes from the system library.
+extern "C" {
+int ghosttalk_flatbuffers_system_stub;
+}

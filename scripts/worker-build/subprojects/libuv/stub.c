@@ -1,0 +1,2 @@
+/* Keeps this stand-in archive non-empty (meson deprecates source-less targets); the real code comes from the system library. */
+int ghosttalk_libuv_system_stub;
