@@ -217,7 +217,10 @@ describe('server lifecycle (node src/main.ts)', () => {
       assert.ok(messages.includes('server listening'), `log: ${messages}`);
       assert.ok(messages.includes('server closed'), `log: ${messages}`);
       const listening = entries.find((e) => e.message === 'server listening');
-      assert.deepEqual([...(listening?.workerPids as number[])].sort(), [...workers].sort());
+      assert.deepEqual(
+        [...((listening?.workerPids as number[] | undefined) ?? [])].sort(),
+        [...workers].sort(),
+      );
       assert.equal(listening?.port, port);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
