@@ -64,11 +64,11 @@ export class AdminService {
         id: room.id,
         createdAt: room.createdAt,
         capacity: room.capacity,
-        peers: [...room.peers.values()].map((peer) => this.#peer(peer)),
+        peers: [...room.peers.values()].map((peer) => this.#peer(peer, room.speaking)),
       }));
   }
 
-  #peer(peer: Peer): PeerSnapshot {
+  #peer(peer: Peer, speaking: readonly string[]): PeerSnapshot {
     const send = peer.sendTransport;
     const tuple = send.iceSelectedTuple ?? peer.recvTransport.iceSelectedTuple;
     return {
@@ -77,7 +77,7 @@ export class AdminService {
       ip: peer.ip,
       joinedAt: peer.joinedAt,
       muted: peer.muted,
-      speaking: null,
+      speaking: speaking.includes(peer.id),
       producing: Boolean(peer.producer && !peer.producer.closed),
       connection: {
         iceState: send.closed ? 'closed' : send.iceState,

@@ -11,8 +11,7 @@ export type PeerSnapshot = {
   /** Epoch milliseconds. */
   joinedAt: number;
   muted: boolean;
-  /** null: the server does not expose speaking state yet. */
-  speaking: boolean | null;
+  speaking: boolean;
   producing: boolean;
   connection: {
     iceState: string;

@@ -16,8 +16,8 @@ export type MetricsOptions = {
 
 /**
  * A Prometheus registry of its own (several servers may share a process in tests).
- * Joins, leaves, rooms created and errors are counted from the log stream, which
- * already records each of them exactly once.
+ * Joins, leaves and rooms created are counted from the registry's events; errors from
+ * the log stream, which records each of them exactly once.
  */
 export function createMetrics({ rooms, workers, bans, stats, logTail }: MetricsOptions): Registry {
   const registry = new Registry();
@@ -91,19 +91,11 @@ export function createMetrics({ rooms, workers, bans, stats, logTail }: MetricsO
     help: 'Lines logged at level error',
     registers,
   });
+  rooms.on('peerJoined', () => joins.inc());
+  rooms.on('peerLeft', () => leaves.inc());
+  rooms.on('roomCreated', () => roomsCreated.inc());
   logTail.on('line', (_line, entry) => {
     if (entry.level === 'error') errors.inc();
-    switch (entry.message) {
-      case 'peer joined':
-        joins.inc();
-        break;
-      case 'peer left':
-        leaves.inc();
-        break;
-      case 'room created':
-        roomsCreated.inc();
-        break;
-    }
   });
   return registry;
 }

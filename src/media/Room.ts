@@ -91,6 +91,11 @@ export class Room extends EventEmitter<RoomEvents> {
     return this.#peers;
   }
 
+  /** Peer ids speaking now, as last broadcast. */
+  get speaking(): readonly string[] {
+    return this.#speaking;
+  }
+
   /** Seats taken: peers plus joins in progress. */
   get occupancy(): number {
     return this.#peers.size + this.#joining;
@@ -129,6 +134,7 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#peers.set(peer.id, peer);
     this.#removeUnlessConnected(peer);
     for (const other of others) other.notify('peerJoined', peer.info);
+    this.emit('peerJoined', peer);
     this.#logger.info('peer joined', {
       room: this.id,
       peer: peer.id,
@@ -298,6 +304,7 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#peers.delete(peerId);
     peer.close();
     for (const other of this.#peers.values()) other.notify('peerLeft', { peerId });
+    this.emit('peerLeft', peer);
     this.#logger.info('peer left', {
       room: this.id,
       peer: peer.id,

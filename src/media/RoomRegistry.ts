@@ -1,5 +1,7 @@
+import { EventEmitter } from 'node:events';
 import type { Logger } from '../logging/createLogger.ts';
 import type { MediaWorker } from './MediaWorker.ts';
+import type { Peer } from './Peer.ts';
 import { Room } from './Room.ts';
 
 export type RoomRegistryOptions = {
@@ -17,7 +19,14 @@ export type RoomRegistryOptions = {
  * The rooms that exist now. Creation is deduplicated per room id, so simultaneous
  * first joins share one Router instead of racing to make two.
  */
-export class RoomRegistry {
+export type RoomRegistryEvents = {
+  roomCreated: [room: Room];
+  roomClosed: [room: Room];
+  peerJoined: [room: Room, peer: Peer];
+  peerLeft: [room: Room, peer: Peer];
+};
+
+export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
   readonly #rooms = new Map<string, Room>();
   readonly #creating = new Map<string, Promise<Room>>();
   readonly #emptyTimers = new Map<string, NodeJS.Timeout>();
@@ -25,6 +34,7 @@ export class RoomRegistry {
   #closed = false;
 
   constructor(options: RoomRegistryOptions) {
+    super();
     this.#options = options;
   }
 
@@ -75,10 +85,14 @@ export class RoomRegistry {
     }
     this.#rooms.set(roomId, room);
     room.on('empty', () => this.#scheduleClose(room));
+    room.on('peerJoined', (peer) => this.emit('peerJoined', room, peer));
+    room.on('peerLeft', (peer) => this.emit('peerLeft', room, peer));
     room.on('close', () => {
       this.#cancelEmptyTimer(roomId);
       if (this.#rooms.get(roomId) === room) this.#rooms.delete(roomId);
+      this.emit('roomClosed', room);
     });
+    this.emit('roomCreated', room);
     return room;
   }
 

@@ -1,6 +1,7 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logging/createLogger.ts';
 import type { MediaWorker } from './MediaWorker.ts';
+import type { Peer } from './Peer.ts';
 import type { Notify } from './PeerTypes.ts';
 
 export type RoomOptions = {
@@ -23,6 +24,8 @@ export type JoinOptions = {
 };
 
 export type RoomEvents = {
+  peerJoined: [peer: Peer];
+  peerLeft: [peer: Peer];
   /** The last peer left (or a join failed in an empty room). */
   empty: [];
   close: [];
