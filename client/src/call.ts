@@ -1,0 +1,556 @@
+import type { Device } from 'mediasoup-client';
+import type { Consumer, Producer, Transport } from 'mediasoup-client/types';
+import type {
+  ConsumerInfo,
+  IceServer,
+  PeerInfo,
+  Request,
+  Responses,
+  ServerToClientEvents,
+  TransportInfo,
+} from '../../src/signaling/protocol.ts';
+import { Emitter } from './emitter.ts';
+import { type RequestTiming, roundTrips } from './requestLog.ts';
+import { RequestError, type Signaling } from './signaling.ts';
+
+export type CallState =
+  | { kind: 'joining' }
+  | { kind: 'joined' }
+  | { kind: 'reconnecting'; attempt: number }
+  | { kind: 'left' }
+  | { kind: 'failed'; message: string };
+
+export type Participant = PeerInfo & { self: boolean };
+
+/** How long a join took, from the click to sending and receiving set up. */
+export type JoinMetrics = { ms: number; requests: number; roundTrips: number };
+
+type CallEvents = {
+  state: [CallState];
+  /** Someone joined, left or (un)muted. */
+  roster: [];
+  peerJoined: [PeerInfo];
+  peerLeft: [PeerInfo];
+  speaking: [ReadonlySet<string>];
+  remoteAudio: [peerId: string, track: MediaStreamTrack];
+  remoteAudioEnded: [peerId: string];
+  /** Something failed that does not end the call; the message is for people. */
+  problem: [message: string];
+  joined: [JoinMetrics];
+};
+
+export type CallOptions = {
+  signaling: Signaling;
+  device: Device;
+  roomId: string;
+  nickname: string;
+  mic: MediaStreamTrack;
+  muted?: boolean;
+};
+
+type JoinData = Responses['join'];
+
+// Speech: mono, in-band FEC for lossy links, DTX so silence costs (almost) nothing.
+const OPUS_OPTIONS = { opusDtx: true, opusFec: true, opusStereo: false, opusPtime: 20 };
+
+/**
+ * One person's presence in one room: the mediasoup-client side of the protocol in
+ * `src/signaling/protocol.ts`. When signaling drops, media keeps flowing and the
+ * call takes its place back with the resume token; if that place is gone, it joins
+ * the same room afresh with the same nickname.
+ */
+export class Call extends Emitter<CallEvents> {
+  readonly roomId: string;
+  readonly nickname: string;
+  selfId: string | undefined;
+  muted: boolean;
+  state: CallState = { kind: 'joining' };
+  speaking: ReadonlySet<string> = new Set();
+
+  readonly #signaling: Signaling;
+  readonly #device: Device;
+  #mic: MediaStreamTrack;
+  readonly #peers = new Map<string, PeerInfo>();
+  #selfInfo: PeerInfo | undefined;
+  #resumeToken: string | undefined;
+  #send: Transport | undefined;
+  #recv: Transport | undefined;
+  #producer: Producer | undefined;
+  readonly #consumers = new Map<string, Consumer>();
+  /** Bumped whenever media is dropped, so async work of an older attempt stops. */
+  #generation = 0;
+  /** Mute changed while the server could not be told: tell it after resuming. */
+  #muteUnsent = false;
+  readonly #unsubscribe: (() => void)[] = [];
+  /** Which request each next one waited for: counts a join's round trips. */
+  #joinTiming: RequestTiming | undefined;
+  readonly #connectTimings = new Map<string, RequestTiming>();
+  #produceTiming: RequestTiming | undefined;
+  /** Set by a `kicked` notice, shown when the server then closes the socket. */
+  #kickedFor: string | undefined;
+
+  constructor(options: CallOptions) {
+    super();
+    this.#signaling = options.signaling;
+    this.#device = options.device;
+    this.roomId = options.roomId;
+    this.nickname = options.nickname;
+    this.#mic = options.mic;
+    this.muted = options.muted ?? false;
+    this.#listen();
+  }
+
+  get mic(): MediaStreamTrack {
+    return this.#mic;
+  }
+
+  get transports(): { send?: Transport; recv?: Transport } {
+    return { send: this.#send, recv: this.#recv };
+  }
+
+  /** You first, then everyone else in the order they arrived. */
+  participants(): Participant[] {
+    const self = this.#selfInfo ?? { id: 'self', nickname: this.nickname, muted: this.muted };
+    return [
+      { ...self, muted: this.muted, self: true },
+      ...[...this.#peers.values()].map((p) => ({ ...p, self: false })),
+    ];
+  }
+
+  /**
+   * Joins (or, after a dropped connection, takes the old place back); rejects with the
+   * server's or the network's error. `since` is the click time, for the join metrics.
+   */
+  async join(since = performance.now()): Promise<void> {
+    const resume = this.#resumable();
+    if (!resume) this.#dropMedia();
+    let mine = ++this.#generation;
+    this.#setState(this.state.kind === 'reconnecting' ? this.state : { kind: 'joining' });
+    try {
+      const join = this.#signaling.track('join', {
+        roomId: this.roomId,
+        nickname: this.nickname,
+        rtpCapabilities: this.#device.rtpCapabilities as Request<'join'>['rtpCapabilities'],
+        ...(resume ? { resume } : {}),
+      });
+      this.#joinTiming = join.timing;
+      const data = await join.response;
+      if (mine !== this.#generation) return;
+      if (resume && data.resumed) return await this.#takeBack(data, mine);
+      if (resume) {
+        // The old place was gone: the server gave us a new one, with new transports.
+        this.#dropMedia();
+        mine = this.#generation;
+      }
+      this.#enterRoom(data);
+      await Promise.all([this.#produce(mine), this.#consume(data.consumers, mine)]);
+    } catch (error) {
+      // A newer attempt (after a reconnect) owns the outcome now.
+      if (mine !== this.#generation || this.#isOver()) return;
+      throw error;
+    }
+    if (mine !== this.#generation) return;
+    const requests = this.#signaling.log.since(since);
+    this.emit('joined', {
+      ms: Math.round(performance.now() - since),
+      requests: requests.length,
+      roundTrips: roundTrips(requests),
+    });
+  }
+
+  setMuted(muted: boolean): void {
+    if (this.muted === muted || this.#isOver()) return;
+    this.muted = muted;
+    if (this.#producer) {
+      if (muted) this.#producer.pause();
+      else this.#producer.resume();
+    } else {
+      this.#mic.enabled = !muted;
+    }
+    if (this.#producer && this.#signaling.connected && this.state.kind === 'joined') {
+      this.#signaling.request('setMuted', { muted }).catch((error: unknown) => {
+        this.#muteUnsent = true;
+        this.#problem('Could not tell the others about mute', error);
+      });
+    } else {
+      this.#muteUnsent = true;
+    }
+    this.emit('roster');
+  }
+
+  /** Switches microphones without renegotiating. */
+  async replaceMic(track: MediaStreamTrack): Promise<void> {
+    const old = this.#mic;
+    this.#mic = track;
+    track.enabled = !this.muted;
+    await this.#producer?.replaceTrack({ track });
+    if (old !== track) old.stop();
+  }
+
+  async leave(): Promise<void> {
+    if (this.#isOver()) return;
+    if (this.#signaling.connected && this.selfId) {
+      // Best effort: if it is lost the server drops the place after its grace period.
+      this.#signaling.request('leave', {}).catch(() => undefined);
+    }
+    this.#dropMedia();
+    this.#stop();
+    this.#setState({ kind: 'left' });
+  }
+
+  /** The first join failed: release everything (the caller shows why). */
+  abandon(): void {
+    this.#dropMedia();
+    this.#stop();
+  }
+
+  // --- joining ---------------------------------------------------------------
+
+  /** The old place can be taken back only if it was fully set up here. */
+  #resumable(): { peerId: string; token: string } | undefined {
+    const complete = this.#producer && !this.#send?.closed && !this.#recv?.closed;
+    if (!complete || !this.selfId || !this.#resumeToken) return undefined;
+    return { peerId: this.selfId, token: this.#resumeToken };
+  }
+
+  #enterRoom(data: JoinData): void {
+    this.selfId = data.peerId;
+    this.#resumeToken = data.resumeToken;
+    this.#selfInfo = data.peers.find((p) => p.id === data.peerId) ?? {
+      id: data.peerId,
+      nickname: this.nickname.trim(),
+      muted: this.muted,
+    };
+    this.#peers.clear();
+    for (const peer of data.peers) if (peer.id !== data.peerId) this.#peers.set(peer.id, peer);
+    const common = {
+      iceServers: data.iceServers as RTCIceServer[],
+      iceTransportPolicy: data.iceTransportPolicy,
+    };
+    this.#send = this.#device.createSendTransport({
+      ...transportOptions(data.sendTransport),
+      ...common,
+    });
+    this.#recv = this.#device.createRecvTransport({
+      ...transportOptions(data.recvTransport),
+      ...common,
+    });
+    this.#wireTransport(this.#send);
+    this.#wireTransport(this.#recv);
+    this.#setState({ kind: 'joined' });
+    this.emit('roster');
+  }
+
+  /** Same place, same transports: catch up with what happened while we were away. */
+  async #takeBack(data: JoinData, generation: number): Promise<void> {
+    this.#resumeToken = data.resumeToken;
+    const before = new Map(this.#peers);
+    this.#peers.clear();
+    for (const peer of data.peers) if (peer.id !== data.peerId) this.#peers.set(peer.id, peer);
+    for (const [id, peer] of before) if (!this.#peers.has(id)) this.#forgetPeer(peer);
+    for (const [id, peer] of this.#peers) if (!before.has(id)) this.emit('peerJoined', peer);
+
+    const listed = new Set(data.consumers.map((c) => c.id));
+    for (const consumer of [...this.#consumers.values()]) {
+      if (!listed.has(consumer.id)) this.#closeConsumer(consumer);
+    }
+    this.#updateIceServers(data.iceServers);
+    for (const transport of [this.#send, this.#recv]) {
+      if (transport?.connectionState === 'failed') void this.#recoverTransport(transport);
+    }
+    this.#setState({ kind: 'joined' });
+    this.emit('roster');
+    if (this.#muteUnsent) {
+      this.#muteUnsent = false;
+      this.#signaling
+        .request('setMuted', { muted: this.muted })
+        .catch((error: unknown) => this.#problem('Could not tell the others about mute', error));
+    }
+    // Talkers who started while we were away: their consumers wait, paused.
+    await this.#consume(
+      data.consumers.filter((c) => !this.#consumers.has(c.id)),
+      generation,
+    );
+  }
+
+  #wireTransport(transport: Transport): void {
+    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      const { timing, response } = this.#signaling.track(
+        'connectTransport',
+        { transportId: transport.id, dtlsParameters },
+        this.#joinTiming,
+      );
+      this.#connectTimings.set(transport.id, timing);
+      response.then(() => callback(), errback);
+    });
+    transport.on('produce', ({ rtpParameters }, callback, errback) => {
+      const { timing, response } = this.#signaling.track(
+        'produce',
+        {
+          transportId: transport.id,
+          kind: 'audio',
+          rtpParameters: rtpParameters as Request<'produce'>['rtpParameters'],
+        },
+        this.#connectTimings.get(transport.id),
+      );
+      this.#produceTiming = timing;
+      response.then(({ producerId }) => callback({ id: producerId }), errback);
+    });
+    transport.on('connectionstatechange', (state) => {
+      if (state === 'failed' && this.#signaling.connected) void this.#recoverTransport(transport);
+    });
+  }
+
+  async #produce(generation: number): Promise<void> {
+    const send = this.#send;
+    if (!send) return;
+    // Muted people send silence from the first packet, not a blip of sound.
+    this.#mic.enabled = !this.muted;
+    const producer = await send.produce({
+      track: this.#mic,
+      codecOptions: OPUS_OPTIONS,
+      stopTracks: false,
+    });
+    if (generation !== this.#generation) {
+      producer.close();
+      return;
+    }
+    this.#producer = producer;
+    producer.on('trackended', () =>
+      this.emit('problem', 'Your microphone stopped. Pick another one under Devices.'),
+    );
+    if (this.muted) {
+      producer.pause();
+      await this.#signaling.request('setMuted', { muted: true }, this.#produceTiming);
+    }
+  }
+
+  /** All consumers in parallel (mediasoup-client batches them), then one resume. */
+  async #consume(infos: readonly ConsumerInfo[], generation: number): Promise<void> {
+    const recv = this.#recv;
+    if (!recv || infos.length === 0) return;
+    const results = await Promise.allSettled(
+      infos.map((info) =>
+        recv.consume({
+          id: info.id,
+          producerId: info.producerId,
+          kind: info.kind,
+          rtpParameters: info.rtpParameters as Parameters<Transport['consume']>[0]['rtpParameters'],
+          appData: { peerId: info.peerId },
+        }),
+      ),
+    );
+    if (generation !== this.#generation) return;
+    const consumers: Consumer[] = [];
+    for (const result of results) {
+      if (result.status === 'fulfilled') consumers.push(result.value);
+      else this.#problem("Could not receive someone's audio", result.reason);
+    }
+    for (const consumer of consumers) {
+      this.#consumers.set(consumer.id, consumer);
+      // The <audio> element exists before the first packet arrives.
+      this.emit('remoteAudio', consumer.appData.peerId as string, consumer.track);
+    }
+    if (consumers.length === 0) return;
+    await this.#signaling.request(
+      'resumeConsumers',
+      { consumerIds: consumers.map((c) => c.id) },
+      this.#connectTimings.get(recv.id) ?? this.#joinTiming,
+    );
+  }
+
+  async #recoverTransport(transport: Transport): Promise<void> {
+    const generation = this.#generation;
+    try {
+      // An ICE restart keeps everything else in place; a fresh join is the fallback.
+      const { iceParameters } = await this.#signaling.request('restartIce', {
+        transportId: transport.id,
+      });
+      if (generation !== this.#generation || transport.closed) return;
+      await transport.restartIce({ iceParameters });
+    } catch (error) {
+      if (generation !== this.#generation || !this.#signaling.connected) return;
+      this.#problem('The audio connection failed; rejoining', error);
+      this.#signaling.request('leave', {}).catch(() => undefined);
+      this.#dropMedia();
+      this.#setState({ kind: 'reconnecting', attempt: 1 });
+      this.#rejoin();
+    }
+  }
+
+  #updateIceServers(iceServers: IceServer[]): void {
+    for (const transport of [this.#send, this.#recv]) {
+      if (transport && !transport.closed) {
+        transport
+          .updateIceServers({ iceServers: iceServers as RTCIceServer[] })
+          .catch(() => undefined);
+      }
+    }
+  }
+
+  // --- server events ---------------------------------------------------------
+
+  #listen(): void {
+    const socket = this.#signaling.socket;
+    const on = <E extends keyof ServerToClientEvents>(event: E, fn: ServerToClientEvents[E]) => {
+      // socket.io's listener typing needs the cast for a generic event name.
+      socket.on(event, fn as never);
+      this.#unsubscribe.push(() => socket.off(event, fn as never));
+    };
+    on('peerJoined', (peer) => {
+      if (!this.#inRoom() || peer.id === this.selfId) return;
+      this.#peers.set(peer.id, peer);
+      this.emit('peerJoined', peer);
+      this.emit('roster');
+    });
+    on('peerLeft', ({ peerId }) => {
+      const peer = this.#peers.get(peerId);
+      if (!this.#inRoom() || !peer) return;
+      this.#peers.delete(peerId);
+      this.#forgetPeer(peer);
+      this.emit('roster');
+    });
+    on('peerMuted', ({ peerId, muted }) => {
+      const peer = this.#peers.get(peerId);
+      if (!peer) return;
+      peer.muted = muted;
+      this.emit('roster');
+    });
+    on('newConsumer', (info) => {
+      if (!this.#inRoom()) return;
+      this.#consume([info], this.#generation).catch((error: unknown) =>
+        this.#problem("Could not receive someone's audio", error),
+      );
+    });
+    on('consumerClosed', ({ consumerId }) => {
+      const consumer = this.#consumers.get(consumerId);
+      if (consumer) this.#closeConsumer(consumer);
+    });
+    on('speaking', ({ peerIds }) => {
+      this.speaking = new Set(peerIds);
+      this.emit('speaking', this.speaking);
+    });
+    on('iceServers', ({ iceServers }) => this.#updateIceServers(iceServers));
+    on('mediaReset', () => {
+      // The server lost our media (worker restart): the socket is fine, join afresh.
+      if (this.#isOver()) return;
+      this.#dropMedia();
+      this.#setState({ kind: 'reconnecting', attempt: 1 });
+      this.#rejoin();
+    });
+    on('kicked', ({ reason }) => {
+      this.#kickedFor = reason;
+    });
+    on('serverShutdown', () => {
+      this.emit('problem', 'The server is restarting. You will be reconnected.');
+    });
+
+    const onDisconnect = (reason: string) => {
+      if (this.#isOver()) return;
+      if (this.#kickedFor) {
+        this.#dropMedia();
+        this.#stop();
+        this.#setState({
+          kind: 'failed',
+          message: `You were removed from the room: ${this.#kickedFor}`,
+        });
+        return;
+      }
+      // Media keeps flowing meanwhile; the place is taken back on reconnect.
+      this.#setState({ kind: 'reconnecting', attempt: 1 });
+      // socket.io retries by itself except after a deliberate server-side disconnect.
+      if (reason === 'io server disconnect') socket.connect();
+    };
+    const onAttempt = (attempt: number) => {
+      if (this.state.kind === 'reconnecting') this.#setState({ kind: 'reconnecting', attempt });
+    };
+    const onConnect = () => {
+      if (this.state.kind === 'reconnecting') this.#rejoin();
+    };
+    socket.on('disconnect', onDisconnect);
+    socket.io.on('reconnect_attempt', onAttempt);
+    socket.on('connect', onConnect);
+    this.#unsubscribe.push(
+      () => socket.off('disconnect', onDisconnect),
+      () => socket.io.off('reconnect_attempt', onAttempt),
+      () => socket.off('connect', onConnect),
+    );
+  }
+
+  #rejoin(): void {
+    this.join().catch((error: unknown) => {
+      if (this.state.kind !== 'reconnecting') return;
+      if (error instanceof RequestError && error.code === 'DISCONNECTED') return; // next 'connect'
+      this.#dropMedia();
+      this.#stop();
+      this.#setState({ kind: 'failed', message: describeError(error) });
+    });
+  }
+
+  // --- teardown --------------------------------------------------------------
+
+  #forgetPeer(peer: PeerInfo): void {
+    for (const consumer of [...this.#consumers.values()]) {
+      if (consumer.appData.peerId === peer.id) this.#closeConsumer(consumer);
+    }
+    this.emit('peerLeft', peer);
+  }
+
+  #closeConsumer(consumer: Consumer): void {
+    consumer.close();
+    this.#consumers.delete(consumer.id);
+    this.emit('remoteAudioEnded', consumer.appData.peerId as string);
+  }
+
+  /** Drops the media session (transports, producer, consumers) but keeps the microphone. */
+  #dropMedia(): void {
+    this.#generation++;
+    for (const consumer of [...this.#consumers.values()]) this.#closeConsumer(consumer);
+    this.#send?.close();
+    this.#recv?.close();
+    this.#send = this.#recv = this.#producer = undefined;
+    this.#resumeToken = undefined;
+    this.#connectTimings.clear();
+    this.#peers.clear();
+    this.speaking = new Set();
+    this.emit('speaking', this.speaking);
+    this.emit('roster');
+  }
+
+  /** The call is over for good: release the microphone and the socket listeners. */
+  #stop(): void {
+    this.#mic.stop();
+    for (const off of this.#unsubscribe.splice(0)) off();
+  }
+
+  #inRoom(): boolean {
+    return this.state.kind === 'joined';
+  }
+
+  #isOver(): boolean {
+    return this.state.kind === 'left' || this.state.kind === 'failed';
+  }
+
+  #setState(state: CallState): void {
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  #problem(what: string, error: unknown): void {
+    this.emit('problem', `${what}: ${describeError(error)}`);
+  }
+}
+
+function transportOptions(info: TransportInfo) {
+  type Options = Parameters<Device['createSendTransport']>[0];
+  return {
+    id: info.id,
+    iceParameters: info.iceParameters,
+    iceCandidates: info.iceCandidates as Options['iceCandidates'],
+    dtlsParameters: info.dtlsParameters as Options['dtlsParameters'],
+  };
+}
+
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,31 @@
+import { ROOM_ID_PATTERN } from '../../src/signaling/limits.ts';
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const LENGTH = 12;
+
+/** 12 random characters of [a-z0-9] (~62 bits): unguessable enough for an unlisted room. */
+export function newRoomId(): string {
+  // 252 is the largest multiple of 36 below 256: rejecting above it avoids modulo bias.
+  const out: string[] = [];
+  while (out.length < LENGTH) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(LENGTH * 2))) {
+      if (byte < 252 && out.length < LENGTH) out.push(ALPHABET[byte % 36] as string);
+    }
+  }
+  return out.join('');
+}
+
+export function isValidRoomId(id: string): boolean {
+  return ROOM_ID_PATTERN.test(id);
+}
+
+export function roomPath(id: string): string {
+  return `/r/${encodeURIComponent(id)}`;
+}
+
+/** Accepts a bare room id or a pasted invite link (`https://host/r/<id>`). */
+export function roomIdFromInput(input: string): string {
+  const trimmed = input.trim();
+  const match = /\/r\/([^/?#]+)/.exec(trimmed);
+  return match?.[1] ? decodeURIComponent(match[1]) : trimmed;
+}

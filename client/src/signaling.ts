@@ -1,0 +1,97 @@
+import { io, type Socket } from 'socket.io-client';
+import type {
+  Ack,
+  ClientToServerEvents,
+  ErrorCode,
+  Request,
+  RequestName,
+  Responses,
+  ServerToClientEvents,
+} from '../../src/signaling/protocol.ts';
+import { RequestLog, type RequestTiming } from './requestLog.ts';
+
+export type GhostSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** Every failed request: a server ack error, or no answer / no connection. */
+export class RequestError extends Error {
+  override name = 'RequestError';
+  readonly code: ErrorCode | 'TIMEOUT' | 'DISCONNECTED';
+
+  constructor(code: RequestError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+// socket.io's typings cannot follow a generic event name through `emit`; this is the same call.
+type LooseEmitter = {
+  emit(event: string, payload: unknown, ack: (err: Error | null, res?: Ack<unknown>) => void): void;
+};
+
+/** The typed socket plus request/ack as promises. */
+export class Signaling {
+  readonly socket: GhostSocket;
+  /** Timing of every request, so a join's round trips can be counted. */
+  readonly log = new RequestLog();
+
+  constructor() {
+    this.socket = io({
+      // WebSocket first saves the polling-then-upgrade dance (a round trip or two) on join;
+      // polling stays as the fallback for networks that block WebSockets.
+      transports: ['websocket', 'polling'],
+      tryAllTransports: true,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 5_000,
+      randomizationFactor: 0.5,
+    });
+  }
+
+  get connected(): boolean {
+    return this.socket.connected;
+  }
+
+  /** Resolves once connected (immediately if already). */
+  whenConnected(): Promise<void> {
+    if (this.socket.connected) return Promise.resolve();
+    return new Promise((resolve) => this.socket.once('connect', () => resolve()));
+  }
+
+  request<N extends RequestName>(
+    event: N,
+    payload: Request<N>,
+    after?: RequestTiming,
+  ): Promise<Responses[N]> {
+    return this.track(event, payload, after).response;
+  }
+
+  /** A request plus its timing entry, so later requests can say they waited for it. */
+  track<N extends RequestName>(
+    event: N,
+    payload: Request<N>,
+    after?: RequestTiming,
+  ): { timing: RequestTiming; response: Promise<Responses[N]> } {
+    const timing = this.log.start(event, after);
+    if (!this.socket.connected) {
+      // socket.io would buffer it and send it after a reconnect, when it no longer makes sense.
+      this.log.end(timing);
+      const error = new RequestError('DISCONNECTED', 'Not connected to the server.');
+      return { timing, response: Promise.reject(error) };
+    }
+    const response = new Promise<Responses[N]>((resolve, reject) => {
+      const emitter = this.socket.timeout(REQUEST_TIMEOUT_MS) as unknown as LooseEmitter;
+      emitter.emit(event, payload, (err, res) => {
+        this.log.end(timing);
+        if (err || !res) {
+          reject(new RequestError('TIMEOUT', 'The server did not answer in time.'));
+        } else if (res.ok) {
+          resolve(res.data as Responses[N]);
+        } else {
+          reject(new RequestError(res.error.code, res.error.message));
+        }
+      });
+    });
+    return { timing, response };
+  }
+}

@@ -1,0 +1,138 @@
+import { Call, type CallState } from '../call.ts';
+import type { Connection } from '../connection.ts';
+import { openMic } from '../devices.ts';
+import { replaceChildren } from '../dom.ts';
+import { joinErrorMessage } from '../messages.ts';
+import { loadPref, savePref } from '../prefs.ts';
+import type { Sounds } from '../sounds.ts';
+import { type JoinView, joinView } from './joinView.ts';
+import { leftView } from './leftView.ts';
+import { RoomView } from './roomView.ts';
+
+/** `/r/<id>`: join form → room → "you left" (→ rejoin), one view at a time. */
+export class RoomPage {
+  readonly #app: HTMLElement;
+  readonly #roomId: string;
+  readonly #connection: Connection;
+  readonly #sounds: Sounds;
+  #join: JoinView | undefined;
+  #room: RoomView | undefined;
+  #call: Call | undefined;
+  #everConnected = false;
+
+  constructor(app: HTMLElement, roomId: string, connection: Connection, sounds: Sounds) {
+    this.#app = app;
+    this.#roomId = roomId;
+    this.#connection = connection;
+    this.#sounds = sounds;
+    const socket = connection.signaling.socket;
+    socket.on('connect', () => {
+      this.#everConnected = true;
+      this.#join?.setServerStatus(undefined);
+    });
+    socket.on('connect_error', () => {
+      // Only before joining: in a room the call shows its own reconnect banner.
+      this.#join?.setServerStatus(
+        this.#everConnected
+          ? 'Connection to the server lost. Retrying…'
+          : "Can't reach the GhostTalk server. Retrying…",
+      );
+    });
+    window.addEventListener('pagehide', () => void this.#call?.leave());
+  }
+
+  showJoinForm(): void {
+    this.#join = joinView({
+      roomId: this.#roomId,
+      nickname: loadPref('nickname'),
+      onJoin: (nickname, clickedAt) => void this.#start(nickname, clickedAt),
+    });
+    this.#show(this.#join.element);
+    if (!this.#connection.signaling.connected && this.#everConnected) {
+      this.#join.setServerStatus('Connecting to the server…');
+    }
+  }
+
+  async #start(nickname: string, clickedAt: number): Promise<void> {
+    const form = this.#join;
+    form?.setBusy(true);
+    savePref('nickname', nickname);
+    // Inside the click: unlocks audio output on mobile browsers.
+    this.#sounds.unlock();
+    let call: Call | undefined;
+    try {
+      if (!this.#connection.signaling.connected) {
+        throw new Error("Can't reach the GhostTalk server. Check your connection and try again.");
+      }
+      const [mic, device] = await Promise.allSettled([
+        openMic(loadPref('micId')),
+        this.#connection.device(),
+      ]);
+      if (mic.status === 'rejected') throw mic.reason;
+      if (device.status === 'rejected') {
+        mic.value.stop();
+        throw device.reason;
+      }
+      call = new Call({
+        signaling: this.#connection.signaling,
+        device: device.value,
+        roomId: this.#roomId,
+        nickname,
+        mic: mic.value,
+      });
+      this.#enterRoom(call);
+      await call.join(clickedAt);
+      this.#sounds.joined();
+    } catch (error) {
+      call?.abandon();
+      this.#leaveRoomView();
+      if (!form) return this.#showLeft('Could not join', joinErrorMessage(error), nickname);
+      this.#show(form.element);
+      form.setBusy(false);
+      form.showError(joinErrorMessage(error));
+    }
+  }
+
+  /** The room view subscribes before joining so no early event (or audio track) is missed. */
+  #enterRoom(call: Call): void {
+    this.#call = call;
+    this.#room = new RoomView({ call, sounds: this.#sounds, onHangUp: () => void call.leave() });
+    call.on('state', (state) => this.#onState(call, state));
+  }
+
+  #onState(call: Call, state: CallState): void {
+    if (call !== this.#call) return;
+    if (state.kind === 'joined' && this.#room && !this.#room.element.isConnected) {
+      this.#join = undefined;
+      this.#show(this.#room.element);
+    } else if (state.kind === 'left') {
+      this.#sounds.left();
+      this.#leaveRoomView();
+      this.#showLeft('You left the room', undefined, call.nickname);
+    } else if (state.kind === 'failed') {
+      this.#leaveRoomView();
+      this.#showLeft('You are no longer in the room', state.message, call.nickname);
+    }
+  }
+
+  #leaveRoomView(): void {
+    this.#room?.dispose();
+    this.#room = undefined;
+    this.#call = undefined;
+  }
+
+  #showLeft(title: string, message: string | undefined, nickname: string): void {
+    this.#join = undefined;
+    this.#show(
+      leftView({
+        title,
+        message,
+        onRejoin: (clickedAt) => void this.#start(nickname, clickedAt),
+      }),
+    );
+  }
+
+  #show(element: HTMLElement): void {
+    replaceChildren(this.#app, element);
+  }
+}
