@@ -223,6 +223,8 @@ export class GhostTalkServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Clients hear it before their sockets close, so they can say so and retry later.
+    this.io.emit('serverShutdown');
     for (const cleanup of this.#cleanups) cleanup();
     this.rooms.close();
     this.workers.close();

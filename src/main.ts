@@ -12,6 +12,7 @@ import { closeLogger, createLogger } from './logging/createLogger.ts';
 
 /** Bad settings or unusable data files: nothing was started. */
 const EXIT_BAD_CONFIG = 2;
+const SHUTDOWN_LIMIT_MS = 10_000;
 
 async function main(): Promise<void> {
   let config: Config;
@@ -62,6 +63,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal });
+    // A close that hangs must not keep an orchestrator waiting: give up loudly.
+    setTimeout(() => {
+      console.error(`shutdown took longer than ${SHUTDOWN_LIMIT_MS} ms; exiting`);
+      process.exit(1);
+    }, SHUTDOWN_LIMIT_MS).unref();
     await server.close();
     await closeLogger(logger);
   };

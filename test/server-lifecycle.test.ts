@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { settings } from '../src/config/settings.ts';
 import { freePort, freePortRange } from './support/ports.ts';
+import { SignalingClient } from './support/signalingClient.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const settingEnvNames = Object.values(settings).map((s) => s.env);
@@ -158,6 +159,8 @@ describe('server lifecycle (node src/main.ts)', () => {
     const rtcPort = await freePortRange(2);
     let port = await freePort();
     while (port === rtcPort || port === rtcPort + 1) port = await freePort();
+    const banFile = '[\n  "203.0.113.7",\n  "198.51.100.0/24"\n]\n';
+    writeFileSync(join(dataDir, 'banned_ips.json'), banFile);
     const child = startServer([], {
       PORT: String(port),
       HTTP_HOST: '127.0.0.1',
@@ -194,8 +197,20 @@ describe('server lifecycle (node src/main.ts)', () => {
         `two mediasoup-worker children (children: ${childPids(child.pid)})`,
       );
 
+      // Someone in a room when the server stops hears about it first.
+      const client = await SignalingClient.connect(`http://127.0.0.1:${port}`);
+      const { routerRtpCapabilities } = await client.call('capabilities', {});
+      await client.call('join', {
+        roomId: 'stop',
+        nickname: 'Ann',
+        rtpCapabilities: routerRtpCapabilities,
+      });
+      const told = client.next('serverShutdown', 10_000);
+
       const stopping = Date.now();
       child.kill('SIGTERM');
+      await told;
+      client.close();
       const exit = await waitForExit(child, 10_000);
       t.diagnostic(`exited ${Date.now() - stopping} ms after SIGTERM`);
       assert.deepEqual(exit, { code: 0, signal: null }, `stderr:\n${output.stderr()}`);
@@ -205,6 +220,8 @@ describe('server lifecycle (node src/main.ts)', () => {
       for (const pid of workers) {
         assert.equal(processExists(pid), false, `worker ${pid} outlived the server`);
       }
+
+      assert.equal(readFileSync(join(dataDir, 'banned_ips.json'), 'utf8'), banFile);
 
       const lines = readFileSync(join(dataDir, 'server.log'), 'utf8').trimEnd().split('\n');
       const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logging/createLogger.ts';
+import { SignalingError } from '../signaling/SignalingError.ts';
 import type { MediaWorker } from './MediaWorker.ts';
 import type { Peer } from './Peer.ts';
 import { Room } from './Room.ts';
@@ -62,7 +63,7 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
   }
 
   async getOrCreate(roomId: string): Promise<Room> {
-    if (this.#closed) throw new Error('registry closed');
+    if (this.#closed) throw new SignalingError('SERVER_BUSY', 'the server is shutting down');
     const existing = this.#rooms.get(roomId);
     if (existing) {
       this.#cancelEmptyTimer(roomId);
@@ -81,7 +82,7 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
     const room = await Room.create({ ...options, id: roomId, mediaWorker: pickWorker() });
     if (this.#closed) {
       room.close();
-      throw new Error('registry closed');
+      throw new SignalingError('SERVER_BUSY', 'the server is shutting down');
     }
     this.#rooms.set(roomId, room);
     room.on('empty', () => this.#scheduleClose(room));
