@@ -109,7 +109,8 @@ export class GhostTalkServer {
         });
       });
       const rooms = new RoomRegistry({
-        pickWorker: () => workers.leastLoaded(),
+        workers,
+        workerConsumerBudget: config.workerConsumerBudget,
         capacity: config.roomCapacity,
         emptyGraceMs: config.roomEmptyGraceMs,
         reconnectGraceMs: config.reconnectGraceMs,

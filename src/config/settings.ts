@@ -230,6 +230,12 @@ export const settings = {
     schema: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
     help: 'mediasoup workers, one media port each from -rtc-udp-port up (default: one per CPU core)',
   },
+  workerConsumerBudget: {
+    flag: 'worker-consumer-budget',
+    env: 'WORKER_CONSUMER_BUDGET',
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(500),
+    help: 'Consumers on one worker before a growing room spreads to another worker (default 500)',
+  },
   trustedProxies: {
     flag: 'trusted-proxies',
     env: 'TRUSTED_PROXIES',

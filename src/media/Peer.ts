@@ -40,6 +40,8 @@ export class Peer {
   readonly ip: string;
   readonly joinedAt = Date.now();
   readonly rtpCapabilities: types.RtpCapabilities;
+  /** The room's router this peer's transports live on (rooms may span workers). */
+  readonly router: types.Router;
   readonly sendTransport: Transport;
   readonly recvTransport: Transport;
   readonly consumers = new Map<string, types.Consumer>();
@@ -68,6 +70,7 @@ export class Peer {
     this.nickname = options.nickname;
     this.ip = options.ip;
     this.rtpCapabilities = options.rtpCapabilities;
+    this.router = options.router;
     this.#sink = options.notify;
     this.sendTransport = sendTransport;
     this.recvTransport = recvTransport;
@@ -108,10 +111,10 @@ export class Peer {
     throw new SignalingError('NOT_FOUND', 'no such transport for this peer');
   }
 
-  /** A paused consumer of `producer` on this peer's receive transport. */
-  async consume(producer: types.Producer, producerPeerId: string): Promise<ConsumerInfo> {
+  /** A paused consumer of a producer present on this peer's router. */
+  async consume(producerId: string, producerPeerId: string): Promise<ConsumerInfo> {
     const consumer = await this.recvTransport.consume({
-      producerId: producer.id,
+      producerId,
       rtpCapabilities: this.rtpCapabilities,
       paused: true,
       appData: { peerId: producerPeerId },

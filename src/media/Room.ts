@@ -8,6 +8,7 @@ import { mediaCodecs } from './mediaCodecs.ts';
 import { Peer } from './Peer.ts';
 import type { Notify } from './PeerTypes.ts';
 import type { JoinOptions, RoomEvents, RoomOptions } from './RoomTypes.ts';
+import type { WorkerPool } from './WorkerPool.ts';
 
 /** Voice below this (dBov) does not count as speaking; fake and real mics sit well above. */
 const SPEAKING_THRESHOLD_DBOV = -65;
@@ -15,22 +16,37 @@ const SPEAKING_INTERVAL_MS = 400;
 
 export type JoinResult = Omit<Responses['join'], 'iceServers' | 'iceTransportPolicy'>;
 
-type Timing = Pick<RoomOptions, 'reconnectGraceMs' | 'joinTimeoutMs'>;
+type Settings = Pick<
+  RoomOptions,
+  'reconnectGraceMs' | 'joinTimeoutMs' | 'workers' | 'workerConsumerBudget'
+>;
+
+type Placement = { worker: MediaWorker; router: types.Router };
 
 /**
- * A voice room: one mediasoup Router on one worker, its peers, and an
- * AudioLevelObserver that tells everyone who is speaking.
+ * A voice room: its peers, the mediasoup Routers they are on and an AudioLevelObserver
+ * that tells everyone who is speaking. A room starts with one router on the
+ * least-loaded worker; when that worker passes its consumer budget, new peers go to a
+ * router on another worker, and producers are piped (`pipeToRouter`) to whichever
+ * router has a consumer for them, so one room is not capped by one core.
  */
 export class Room extends EventEmitter<RoomEvents> {
   readonly id: string;
+  /** The first router: it hosts the speaking observer and every producer is piped to it. */
   readonly router: types.Router;
-  readonly mediaWorker: MediaWorker;
   readonly capacity: number;
   readonly createdAt = Date.now();
   readonly #peers = new Map<string, Peer>();
   readonly #audioLevelObserver: types.AudioLevelObserver;
   readonly #logger: Logger;
-  readonly #timing: Timing;
+  readonly #timing: Settings;
+  readonly #workers: WorkerPool;
+  readonly #workerConsumerBudget: number;
+  readonly #placements = new Map<MediaWorker, Promise<Placement>>();
+  /** Per `producerId:routerId`: the pipe that makes a producer consumable there. */
+  readonly #pipes = new Map<string, Promise<void>>();
+  readonly #producerPeers = new Map<string, string>();
+  readonly #routers: types.Router[] = [];
   /** Per peer: the pending removal of a detached peer or of a join that never connected. */
   readonly #timers = new Map<string, NodeJS.Timeout>();
   /** Joins admitted but still creating their transports: they hold a seat. */
@@ -39,7 +55,8 @@ export class Room extends EventEmitter<RoomEvents> {
   #closed = false;
 
   static async create(options: RoomOptions): Promise<Room> {
-    const { id, mediaWorker, capacity, logger } = options;
+    const { id, workers, capacity, logger } = options;
+    const mediaWorker = workers.leastLoaded();
     const router = await mediaWorker.createRouter(mediaCodecs);
     try {
       const audioLevelObserver = await router.createAudioLevelObserver({
@@ -61,26 +78,94 @@ export class Room extends EventEmitter<RoomEvents> {
     capacity: number,
     audioLevelObserver: types.AudioLevelObserver,
     logger: Logger,
-    timing: Timing,
+    settings: Settings,
   ) {
     super();
-    this.#timing = timing;
+    this.#timing = settings;
+    this.#workers = settings.workers;
+    this.#workerConsumerBudget = settings.workerConsumerBudget;
     this.id = id;
     this.router = router;
-    this.mediaWorker = mediaWorker;
     this.capacity = capacity;
     this.#audioLevelObserver = audioLevelObserver;
     this.#logger = logger;
     audioLevelObserver.on('volumes', (volumes) => {
-      this.#setSpeaking(volumes.map((v) => v.producer.appData.peerId as string));
+      this.#setSpeaking(volumes.flatMap((v) => this.#producerPeers.get(v.producer.id) ?? []));
     });
     audioLevelObserver.on('silence', () => this.#setSpeaking([]));
-    router.on('workerclose', () => {
-      this.#logger.warn('room lost its worker', { room: id, peers: this.#peers.size });
+    this.#adopt({ worker: mediaWorker, router });
+    logger.info('room created', { room: id, worker: mediaWorker.index });
+  }
+
+  #adopt(placement: Placement): Placement {
+    this.#placements.set(placement.worker, Promise.resolve(placement));
+    this.#routers.push(placement.router);
+    placement.router.on('workerclose', () => {
+      // Its peers' transports are gone; the simple, safe recovery is for everyone to rejoin.
+      this.#logger.warn('room lost a worker', {
+        room: this.id,
+        worker: placement.worker.index,
+        peers: this.#peers.size,
+      });
       for (const peer of this.#peers.values()) peer.notify('mediaReset');
       this.close();
     });
-    logger.info('room created', { room: id, worker: mediaWorker.index });
+    return placement;
+  }
+
+  /** Routers this room has, one per worker it spans. */
+  get routers(): readonly types.Router[] {
+    return this.#routers;
+  }
+
+  /**
+   * The router a new peer goes on: the room's least-loaded one, unless that worker is
+   * past its budget and another worker has less load, which then gets a router.
+   */
+  async #placeNewPeer(): Promise<Placement> {
+    const placements = await Promise.all(this.#placements.values());
+    const live = placements.filter((p) => !p.worker.closed);
+    const best = live.reduce<Placement | undefined>(
+      (min, p) => (!min || p.worker.consumerCount < min.worker.consumerCount ? p : min),
+      undefined,
+    );
+    if (!best) throw new SignalingError('SERVER_BUSY', 'media server restarting, try again');
+    if (best.worker.consumerCount < this.#workerConsumerBudget) return best;
+    const candidate = this.#workers.leastLoaded();
+    if (candidate.consumerCount >= best.worker.consumerCount) return best;
+    const existing = this.#placements.get(candidate);
+    if (existing) return existing;
+    const placement = candidate.createRouter(mediaCodecs).then((router) => {
+      if (this.#closed) {
+        router.close();
+        throw new SignalingError('SERVER_BUSY', 'room closed while joining');
+      }
+      this.#logger.info('room spans another worker', { room: this.id, worker: candidate.index });
+      return this.#adopt({ worker: candidate, router });
+    });
+    this.#placements.set(candidate, placement);
+    placement.catch(() => this.#placements.delete(candidate));
+    return placement;
+  }
+
+  /** Makes `producer` (on `from`) consumable on `to`, piping it once if they differ. */
+  #availableOn(producer: types.Producer, from: types.Router, to: types.Router): Promise<void> {
+    if (from === to) return Promise.resolve();
+    const key = `${producer.id}:${to.id}`;
+    let pipe = this.#pipes.get(key);
+    if (!pipe) {
+      pipe = from.pipeToRouter({ producerId: producer.id, router: to }).then(() => {});
+      this.#pipes.set(key, pipe);
+      pipe.catch(() => this.#pipes.delete(key));
+      producer.observer.once('close', () => this.#pipes.delete(key));
+    }
+    return pipe;
+  }
+
+  /** A paused consumer for `peer` of `producerPeer`'s producer, wherever each one is. */
+  async #consume(peer: Peer, producerPeer: Peer, producer: types.Producer): Promise<ConsumerInfo> {
+    await this.#availableOn(producer, producerPeer.router, peer.router);
+    return peer.consume(producer.id, producerPeer.id);
   }
 
   get closed(): boolean {
@@ -115,11 +200,12 @@ export class Room extends EventEmitter<RoomEvents> {
     let peer: Peer | undefined;
     let consumers: ConsumerInfo[];
     try {
+      const { worker, router } = await this.#placeNewPeer();
       peer = await Peer.create({
         ...options,
         id: options.peerId,
-        router: this.router,
-        webRtcServer: this.mediaWorker.webRtcServer,
+        router,
+        webRtcServer: worker.webRtcServer,
       });
       consumers = await this.#consumeAll(peer);
       if (this.#closed) throw new SignalingError('SERVER_BUSY', 'room closed while joining');
@@ -221,7 +307,7 @@ export class Room extends EventEmitter<RoomEvents> {
       );
       if (missing.length === 0) break;
       const results = await Promise.allSettled(
-        missing.map((p) => peer.consume(p.producer as types.Producer, p.id)),
+        missing.map((p) => this.#consume(peer, p, p.producer as types.Producer)),
       );
       for (const result of results) {
         if (result.status === 'fulfilled') infos.push(result.value);
@@ -258,13 +344,24 @@ export class Room extends EventEmitter<RoomEvents> {
       throw new SignalingError('NOT_IN_ROOM', 'left the room');
     }
     peer.producer = producer;
-    await this.#audioLevelObserver.addProducer({ producerId: producer.id }).catch(() => {});
+    this.#producerPeers.set(producer.id, peerId);
+    producer.observer.once('close', () => this.#producerPeers.delete(producer.id));
+    try {
+      await this.#availableOn(producer, peer.router, this.router);
+      await this.#audioLevelObserver.addProducer({ producerId: producer.id });
+    } catch (error) {
+      this.#logger.warn('speaking detection unavailable for a producer', {
+        room: this.id,
+        peer: peerId,
+        error: (error as Error).message,
+      });
+    }
     await Promise.all(
       [...this.#peers.values()]
         .filter((other) => other !== peer)
         .map(async (other) => {
           try {
-            other.notify('newConsumer', await other.consume(producer, peer.id));
+            other.notify('newConsumer', await this.#consume(other, peer, producer));
           } catch (error) {
             this.#logger.warn('consumer not created', {
               room: this.id,
@@ -334,7 +431,7 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#timers.clear();
     for (const peer of this.#peers.values()) peer.close();
     this.#peers.clear();
-    this.router.close();
+    for (const router of this.#routers) router.close();
     this.#logger.info('room closed', { room: this.id });
     this.emit('close');
   }

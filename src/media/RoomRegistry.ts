@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logging/createLogger.ts';
 import { SignalingError } from '../signaling/SignalingError.ts';
-import type { MediaWorker } from './MediaWorker.ts';
 import type { Peer } from './Peer.ts';
 import { Room } from './Room.ts';
+import type { WorkerPool } from './WorkerPool.ts';
 
 export type RoomRegistryOptions = {
-  /** Where a new room's router goes (the least-loaded worker). */
-  pickWorker: () => MediaWorker;
+  workers: WorkerPool;
+  workerConsumerBudget: number;
   capacity: number;
   /** How long an empty room waits for a (re)joining peer before it is closed. */
   emptyGraceMs: number;
@@ -78,8 +78,7 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
   }
 
   async #create(roomId: string): Promise<Room> {
-    const { pickWorker, ...options } = this.#options;
-    const room = await Room.create({ ...options, id: roomId, mediaWorker: pickWorker() });
+    const room = await Room.create({ ...this.#options, id: roomId });
     if (this.#closed) {
       room.close();
       throw new SignalingError('SERVER_BUSY', 'the server is shutting down');

@@ -1,12 +1,15 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logging/createLogger.ts';
-import type { MediaWorker } from './MediaWorker.ts';
 import type { Peer } from './Peer.ts';
 import type { Notify } from './PeerTypes.ts';
+import type { WorkerPool } from './WorkerPool.ts';
 
 export type RoomOptions = {
   id: string;
-  mediaWorker: MediaWorker;
+  /** Where the room's routers live; the first goes to the least-loaded worker. */
+  workers: WorkerPool;
+  /** Consumers on a worker past which a growing room spills new peers to another worker. */
+  workerConsumerBudget: number;
   capacity: number;
   /** How long a peer whose connection dropped keeps its place. */
   reconnectGraceMs: number;

@@ -10,6 +10,10 @@
  *   sender.sendRtp(Buffer.from('...'));
  *   sender.close(); receiver.close();
  *
+ * The SDP builders take plain transport parameters (`TransportParameters`: the fields of
+ * a mediasoup transport and of the join ack's TransportInfo), so WeriftClient
+ * (weriftClient.ts) reuses them over real signaling.
+ *
  * Each peer owns the transport it is given (a transport's DTLS session belongs to one
  * peer), so close() closes the werift connection, the producer or consumer, and the
  * transport. Everything stays on 127.0.0.1: werift uses no STUN server and checks only
@@ -30,6 +34,7 @@ import {
   type SrtpProfile,
   useOPUS,
 } from 'werift';
+import type { TransportInfo } from '../../src/signaling/protocol.ts';
 
 /** SRTP protection profiles werift implements, named as mediasoup names them. */
 export type SrtpProfileName = 'AEAD_AES_128_GCM' | 'AES_CM_128_HMAC_SHA1_80';
@@ -79,7 +84,7 @@ const srtpProfileIds: Record<SrtpProfileName, SrtpProfile> = {
   AES_CM_128_HMAC_SHA1_80: ProtectionProfileAes128CmHmacSha1_80,
 };
 
-function createPeerConnection(): RTCPeerConnection {
+export function createPeerConnection(): RTCPeerConnection {
   return new RTCPeerConnection({
     codecs: { audio: [useOPUS({ payloadType: 111 })], video: [] },
     headerExtensions: { audio: [], video: [] },
@@ -98,7 +103,10 @@ function createPeerConnection(): RTCPeerConnection {
  * werift offers every profile it knows and has no setting to narrow them; the list is
  * a per-transport field read when DTLS starts, so it is replaced before that.
  */
-function restrictSrtpProfile(pc: RTCPeerConnection, profile: SrtpProfileName | undefined): void {
+export function restrictSrtpProfile(
+  pc: RTCPeerConnection,
+  profile: SrtpProfileName | undefined,
+): void {
   if (!profile) return;
   if (pc.dtlsTransports.length === 0) throw new Error('werift: no DTLS transport to configure');
   for (const dtls of pc.dtlsTransports) {
@@ -107,13 +115,13 @@ function restrictSrtpProfile(pc: RTCPeerConnection, profile: SrtpProfileName | u
   }
 }
 
-function negotiatedSrtpProfile(pc: RTCPeerConnection): SrtpProfileName | undefined {
+export function negotiatedSrtpProfile(pc: RTCPeerConnection): SrtpProfileName | undefined {
   const id = pc.dtlsTransports[0]?.dtls?.srtp.srtpProfile;
   const entry = Object.entries(srtpProfileIds).find(([, value]) => value === id);
   return entry?.[0] as SrtpProfileName | undefined;
 }
 
-function withTimeout<T>(
+export function withTimeout<T>(
   promise: Promise<T>,
   ms: number,
   what: string | (() => string),
@@ -147,7 +155,7 @@ function mediasoupDtlsConnected(transport: types.WebRtcTransport): Promise<void>
 }
 
 /** Resolves when werift's connection (ICE + DTLS) is connected; rejects on failed/closed. */
-function weriftConnected(pc: RTCPeerConnection): Promise<void> {
+export function weriftConnected(pc: RTCPeerConnection): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = (state: RTCPeerConnection['connectionState']) => {
       if (state === 'connected') resolve();
@@ -161,13 +169,13 @@ function weriftConnected(pc: RTCPeerConnection): Promise<void> {
   });
 }
 
-function audioMedia(sdp: string): MediaDescription {
+export function audioMedia(sdp: string): MediaDescription {
   const media = SessionDescription.parse(sdp).media.find((m) => m.kind === 'audio');
   if (!media) throw new Error('werift SDP has no audio m-section');
   return media;
 }
 
-function weriftFingerprints(media: MediaDescription): types.DtlsFingerprint[] {
+export function weriftFingerprints(media: MediaDescription): types.DtlsFingerprint[] {
   const fingerprints = (media.dtlsParams?.fingerprints ?? []).map((f) => ({
     algorithm: f.algorithm.toLowerCase() as types.FingerprintAlgorithm,
     value: f.value,
@@ -176,7 +184,17 @@ function weriftFingerprints(media: MediaDescription): types.DtlsFingerprint[] {
   return fingerprints;
 }
 
-type SdpCodec = {
+/** werift's DTLS role and fingerprints from its answer to mediasoup's `actpass` offer. */
+export function answerDtlsParameters(answerSdp: string): types.DtlsParameters {
+  const media = audioMedia(answerSdp);
+  const role = media.dtlsParams?.role;
+  if (role !== 'client' && role !== 'server') {
+    throw new Error(`werift answered with DTLS role ${String(role)}`);
+  }
+  return { role, fingerprints: weriftFingerprints(media) };
+}
+
+export type SdpCodec = {
   payloadType: number;
   /** e.g. `opus` */
   name: string;
@@ -185,19 +203,32 @@ type SdpCodec = {
   parameters?: Record<string, unknown>;
 };
 
-/**
- * The mediasoup side of an offer/answer: one audio m-section carrying the transport's
- * ICE-lite credentials, its UDP candidates and its sha-256 fingerprint.
- */
-function mediasoupSdp(options: {
-  transport: types.WebRtcTransport;
+/** What the SDP needs of a mediasoup WebRtcTransport: a transport or a TransportInfo. */
+export type TransportParameters = Pick<
+  TransportInfo,
+  'iceParameters' | 'iceCandidates' | 'dtlsParameters'
+>;
+
+/** One audio m-section on mediasoup's side. */
+export type SdpMediaSection = {
   mid: string;
   direction: 'sendonly' | 'recvonly';
-  setup: 'active' | 'passive' | 'actpass';
   codecs: SdpCodec[];
+  /** The stream mediasoup sends in this m-section (consumers only). */
   ssrc?: { ssrc: number; cname: string; streamId: string; trackId: string };
+};
+
+/**
+ * The mediasoup side of an offer/answer: audio m-sections, all BUNDLEd on one
+ * transport, each carrying its ICE-lite credentials, UDP candidates and sha-256
+ * fingerprint (as mediasoup-client's RemoteSdp does).
+ */
+export function mediasoupSdp(options: {
+  transport: TransportParameters;
+  setup: 'active' | 'passive' | 'actpass';
+  media: SdpMediaSection[];
 }): string {
-  const { transport, mid, codecs, ssrc } = options;
+  const { transport, media } = options;
   const candidates = transport.iceCandidates.filter((c) => c.protocol === 'udp');
   const first = candidates[0];
   if (!first) throw new Error('mediasoup transport has no UDP candidate');
@@ -210,37 +241,154 @@ function mediasoupSdp(options: {
     's=-',
     't=0 0',
     'a=ice-lite',
-    `a=group:BUNDLE ${mid}`,
+    `a=group:BUNDLE ${media.map((m) => m.mid).join(' ')}`,
     'a=msid-semantic: WMS *',
     `a=fingerprint:${fingerprint.algorithm} ${fingerprint.value}`,
-    `m=audio ${first.port} UDP/TLS/RTP/SAVPF ${codecs.map((c) => c.payloadType).join(' ')}`,
-    `c=IN IP4 ${first.address}`,
-    `a=mid:${mid}`,
-    `a=${options.direction}`,
-    `a=ice-ufrag:${usernameFragment}`,
-    `a=ice-pwd:${password}`,
-    ...candidates.map(
-      (c) => `a=candidate:${c.foundation} 1 udp ${c.priority} ${c.address} ${c.port} typ host`,
-    ),
-    'a=end-of-candidates',
-    `a=setup:${options.setup}`,
-    'a=rtcp-mux',
-    'a=rtcp-rsize',
   ];
-  for (const codec of codecs) {
-    const channels = codec.channels && codec.channels > 1 ? `/${codec.channels}` : '';
-    lines.push(`a=rtpmap:${codec.payloadType} ${codec.name}/${codec.clockRate}${channels}`);
-    const fmtp = Object.entries(codec.parameters ?? {})
-      .map(([key, value]) => `${key}=${String(value)}`)
-      .join(';');
-    if (fmtp) lines.push(`a=fmtp:${codec.payloadType} ${fmtp}`);
-  }
-  if (ssrc) {
-    lines.push(`a=msid:${ssrc.streamId} ${ssrc.trackId}`);
-    lines.push(`a=ssrc:${ssrc.ssrc} cname:${ssrc.cname}`);
-    lines.push(`a=ssrc:${ssrc.ssrc} msid:${ssrc.streamId} ${ssrc.trackId}`);
+  for (const { mid, direction, codecs, ssrc } of media) {
+    lines.push(
+      `m=audio ${first.port} UDP/TLS/RTP/SAVPF ${codecs.map((c) => c.payloadType).join(' ')}`,
+      `c=IN IP4 ${first.address}`,
+      `a=mid:${mid}`,
+      `a=${direction}`,
+      `a=ice-ufrag:${usernameFragment}`,
+      `a=ice-pwd:${password}`,
+      ...candidates.map(
+        (c) => `a=candidate:${c.foundation} 1 udp ${c.priority} ${c.address} ${c.port} typ host`,
+      ),
+      'a=end-of-candidates',
+      `a=setup:${options.setup}`,
+      'a=rtcp-mux',
+      'a=rtcp-rsize',
+    );
+    for (const codec of codecs) {
+      const channels = codec.channels && codec.channels > 1 ? `/${codec.channels}` : '';
+      lines.push(`a=rtpmap:${codec.payloadType} ${codec.name}/${codec.clockRate}${channels}`);
+      const fmtp = Object.entries(codec.parameters ?? {})
+        .map(([key, value]) => `${key}=${String(value)}`)
+        .join(';');
+      if (fmtp) lines.push(`a=fmtp:${codec.payloadType} ${fmtp}`);
+    }
+    if (ssrc) {
+      lines.push(`a=msid:${ssrc.streamId} ${ssrc.trackId}`);
+      lines.push(`a=ssrc:${ssrc.ssrc} cname:${ssrc.cname}`);
+      lines.push(`a=ssrc:${ssrc.ssrc} msid:${ssrc.streamId} ${ssrc.trackId}`);
+    }
   }
   return `${lines.join('\r\n')}\r\n`;
+}
+
+/** The m-section mediasoup offers for one consumer (mediasoup gives each its own mid). */
+export function consumerMediaSection(consumer: {
+  id: string;
+  producerId: string;
+  rtpParameters: types.RtpParameters;
+}): SdpMediaSection & { ssrc: NonNullable<SdpMediaSection['ssrc']> } {
+  const { rtpParameters } = consumer;
+  const ssrc = rtpParameters.encodings?.[0]?.ssrc;
+  const cname = rtpParameters.rtcp?.cname;
+  if (ssrc === undefined || !cname) throw new Error('consumer has no SSRC or CNAME');
+  return {
+    mid: rtpParameters.mid ?? '0',
+    direction: 'sendonly',
+    codecs: rtpParameters.codecs.map((c) => ({
+      payloadType: c.payloadType,
+      name: c.mimeType.split('/')[1] ?? c.mimeType,
+      clockRate: c.clockRate,
+      channels: c.channels,
+      parameters: c.parameters,
+    })),
+    ssrc: { ssrc, cname, streamId: `mediasoup-${consumer.producerId}`, trackId: consumer.id },
+  };
+}
+
+/**
+ * werift's half of a send connection, before mediasoup is told anything: a sendonly
+ * Opus offer set as local description. mediasoup answers as DTLS client
+ * (`a=setup:active`), so werift is the DTLS server.
+ */
+export type SendOffer = {
+  pc: RTCPeerConnection;
+  track: MediaStreamTrack;
+  /** For mediasoup's `transport.connect()` / our `connectTransport` request. */
+  dtlsParameters: types.DtlsParameters;
+  /** For `transport.produce()` / our `produce` request: what werift will send. */
+  rtpParameters: types.RtpParameters;
+  /** mediasoup's answer, built from the send transport's parameters. */
+  answer: (transport: TransportParameters) => string;
+};
+
+export async function createSendOffer(srtpProfile?: SrtpProfileName): Promise<SendOffer> {
+  const pc = createPeerConnection();
+  try {
+    const track = new MediaStreamTrack({ kind: 'audio' });
+    const transceiver: RTCRtpTransceiver = pc.addTransceiver(track, { direction: 'sendonly' });
+    restrictSrtpProfile(pc, srtpProfile);
+    const offer = await pc.setLocalDescription(await pc.createOffer());
+    const media = audioMedia(offer.string);
+    const opus = media.rtp.codecs.find((c) => c.mimeType.toLowerCase() === 'audio/opus');
+    const ssrcInfo = media.ssrc[0];
+    if (!opus || !ssrcInfo?.cname) throw new Error('werift offer lacks Opus or a=ssrc cname');
+    const mid = media.rtp.muxId ?? transceiver.mid ?? '0';
+    const codec = { payloadType: opus.payloadType, clockRate: 48000, channels: 2 };
+    return {
+      pc,
+      track,
+      dtlsParameters: { role: 'server', fingerprints: weriftFingerprints(media) },
+      rtpParameters: {
+        codecs: [{ mimeType: 'audio/opus', ...codec, parameters: {}, rtcpFeedback: [] }],
+        headerExtensions: [],
+        encodings: [{ ssrc: ssrcInfo.ssrc }],
+        rtcp: { cname: ssrcInfo.cname, reducedSize: true },
+      },
+      answer: (transport) =>
+        mediasoupSdp({
+          transport,
+          setup: 'active',
+          media: [{ mid, direction: 'recvonly', codecs: [{ ...codec, name: 'opus' }] }],
+        }),
+    };
+  } catch (error) {
+    await pc.close();
+    throw error;
+  }
+}
+
+/** Writes 20 ms Opus frames to a werift track: sequence number +1, timestamp +960 each. */
+export class OpusRtpWriter {
+  readonly #track: MediaStreamTrack;
+  readonly ssrc: number;
+  readonly payloadType: number;
+  #sequenceNumber = Math.floor(Math.random() * 0x10000);
+  #timestamp = Math.floor(Math.random() * 0x1_0000_0000);
+  #sent = 0;
+
+  constructor(track: MediaStreamTrack, rtpParameters: types.RtpParameters) {
+    const ssrc = rtpParameters.encodings?.[0]?.ssrc;
+    const payloadType = rtpParameters.codecs[0]?.payloadType;
+    if (ssrc === undefined || payloadType === undefined) throw new Error('no SSRC or codec');
+    this.#track = track;
+    this.ssrc = ssrc;
+    this.payloadType = payloadType;
+  }
+
+  get sent(): number {
+    return this.#sent;
+  }
+
+  write(payload: Buffer): void {
+    const header = new RtpHeader({
+      payloadType: this.payloadType,
+      ssrc: this.ssrc,
+      sequenceNumber: this.#sequenceNumber,
+      timestamp: this.#timestamp,
+      marker: this.#sent === 0,
+    });
+    this.#track.writeRtp(new RtpPacket(header, payload));
+    this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
+    this.#timestamp = (this.#timestamp + OPUS_FRAME_SAMPLES) >>> 0;
+    this.#sent++;
+  }
 }
 
 /** Closes the werift side when mediasoup closes the transport (router or worker gone). */
@@ -248,74 +396,32 @@ function onTransportGone(transport: types.WebRtcTransport, close: () => void): v
   transport.observer.once('close', close);
 }
 
-/**
- * werift sends one Opus stream into a mediasoup Producer. werift offers, mediasoup
- * answers as DTLS client (`a=setup:active`), so werift is the DTLS server.
- */
+/** werift sends one Opus stream into a mediasoup Producer (werift offers, mediasoup answers). */
 export class WeriftSender {
   readonly pc: RTCPeerConnection;
   readonly transport: types.WebRtcTransport;
   readonly producer: types.Producer;
   readonly track: MediaStreamTrack;
-  /** SSRC werift puts on the wire (from its offer). */
-  readonly ssrc: number;
-  readonly payloadType: number;
-  #sequenceNumber = Math.floor(Math.random() * 0x10000);
-  #timestamp = Math.floor(Math.random() * 0x1_0000_0000);
-  #sent = 0;
+  readonly #writer: OpusRtpWriter;
   #closed = false;
 
   static async create(options: WeriftSenderOptions): Promise<WeriftSender> {
     const { transport, srtpProfile, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
-    const pc = createPeerConnection();
+    let offer: SendOffer | undefined;
     let producer: types.Producer | undefined;
     try {
-      const track = new MediaStreamTrack({ kind: 'audio' });
-      const transceiver: RTCRtpTransceiver = pc.addTransceiver(track, { direction: 'sendonly' });
-      restrictSrtpProfile(pc, srtpProfile);
-      const offer = await pc.setLocalDescription(await pc.createOffer());
-      const media = audioMedia(offer.string);
-      const opus = media.rtp.codecs.find((c) => c.mimeType.toLowerCase() === 'audio/opus');
-      const ssrcInfo = media.ssrc[0];
-      if (!opus || !ssrcInfo?.cname) throw new Error('werift offer lacks Opus or a=ssrc cname');
-      const mid = media.rtp.muxId ?? transceiver.mid ?? '0';
-
-      const answer = mediasoupSdp({
-        transport,
-        mid,
-        direction: 'recvonly',
-        setup: 'active',
-        codecs: [{ payloadType: opus.payloadType, name: 'opus', clockRate: 48000, channels: 2 }],
-      });
-      await transport.connect({
-        dtlsParameters: { role: 'server', fingerprints: weriftFingerprints(media) },
-      });
-      producer = await transport.produce({
-        kind: 'audio',
-        rtpParameters: {
-          codecs: [
-            {
-              mimeType: 'audio/opus',
-              payloadType: opus.payloadType,
-              clockRate: 48000,
-              channels: 2,
-              parameters: {},
-              rtcpFeedback: [],
-            },
-          ],
-          headerExtensions: [],
-          encodings: [{ ssrc: ssrcInfo.ssrc }],
-          rtcp: { cname: ssrcInfo.cname, reducedSize: true },
-        },
-      });
+      offer = await createSendOffer(srtpProfile);
+      const { pc, dtlsParameters, rtpParameters } = offer;
+      await transport.connect({ dtlsParameters });
+      producer = await transport.produce({ kind: 'audio', rtpParameters });
       const connected = Promise.all([weriftConnected(pc), mediasoupDtlsConnected(transport)]);
-      await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      await pc.setRemoteDescription({ type: 'answer', sdp: offer.answer(transport) });
       await withTimeout(connected, timeoutMs, 'WeriftSender connect');
-      return new WeriftSender(pc, transport, producer, track, ssrcInfo.ssrc, opus.payloadType);
+      return new WeriftSender(pc, transport, producer, offer.track, rtpParameters);
     } catch (error) {
       producer?.close();
       transport.close();
-      await pc.close();
+      await offer?.pc.close();
       throw error;
     }
   }
@@ -325,15 +431,13 @@ export class WeriftSender {
     transport: types.WebRtcTransport,
     producer: types.Producer,
     track: MediaStreamTrack,
-    ssrc: number,
-    payloadType: number,
+    rtpParameters: types.RtpParameters,
   ) {
     this.pc = pc;
     this.transport = transport;
     this.producer = producer;
     this.track = track;
-    this.ssrc = ssrc;
-    this.payloadType = payloadType;
+    this.#writer = new OpusRtpWriter(track, rtpParameters);
     onTransportGone(transport, () => this.close());
   }
 
@@ -341,9 +445,18 @@ export class WeriftSender {
     return this.#closed;
   }
 
+  /** SSRC werift puts on the wire (from its offer). */
+  get ssrc(): number {
+    return this.#writer.ssrc;
+  }
+
+  get payloadType(): number {
+    return this.#writer.payloadType;
+  }
+
   /** RTP packets handed to werift so far. */
   get sent(): number {
-    return this.#sent;
+    return this.#writer.sent;
   }
 
   /** The SRTP profile DTLS agreed on. */
@@ -357,17 +470,7 @@ export class WeriftSender {
    */
   sendRtp(payload: Buffer): void {
     if (this.#closed) throw new Error('WeriftSender is closed');
-    const header = new RtpHeader({
-      payloadType: this.payloadType,
-      ssrc: this.ssrc,
-      sequenceNumber: this.#sequenceNumber,
-      timestamp: this.#timestamp,
-      marker: this.#sent === 0,
-    });
-    this.track.writeRtp(new RtpPacket(header, payload));
-    this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
-    this.#timestamp = (this.#timestamp + OPUS_FRAME_SAMPLES) >>> 0;
-    this.#sent++;
+    this.#writer.write(payload);
   }
 
   close(): void {
@@ -407,23 +510,10 @@ export class WeriftReceiver extends EventEmitter<WeriftReceiverEvents> {
         rtpCapabilities: weriftRtpCapabilities,
         paused: true,
       });
-      const { rtpParameters } = consumer;
-      const ssrc = rtpParameters.encodings?.[0]?.ssrc;
-      const cname = rtpParameters.rtcp?.cname;
-      if (ssrc === undefined || !cname) throw new Error('consumer has no SSRC or CNAME');
       const offer = mediasoupSdp({
         transport,
-        mid: rtpParameters.mid ?? '0',
-        direction: 'sendonly',
         setup: 'actpass',
-        codecs: rtpParameters.codecs.map((c) => ({
-          payloadType: c.payloadType,
-          name: c.mimeType.split('/')[1] ?? c.mimeType,
-          clockRate: c.clockRate,
-          channels: c.channels,
-          parameters: c.parameters,
-        })),
-        ssrc: { ssrc, cname, streamId: `mediasoup-${producerId}`, trackId: consumer.id },
+        media: [consumerMediaSection(consumer)],
       });
 
       // Tracks appear during setRemoteDescription; collect their packets from then on.
@@ -434,14 +524,7 @@ export class WeriftReceiver extends EventEmitter<WeriftReceiverEvents> {
       restrictSrtpProfile(pc, srtpProfile);
 
       const answer = await pc.createAnswer();
-      const media = audioMedia(answer.sdp);
-      const weriftRole = media.dtlsParams?.role;
-      if (weriftRole !== 'client' && weriftRole !== 'server') {
-        throw new Error(`werift answered with DTLS role ${String(weriftRole)}`);
-      }
-      await transport.connect({
-        dtlsParameters: { role: weriftRole, fingerprints: weriftFingerprints(media) },
-      });
+      await transport.connect({ dtlsParameters: answerDtlsParameters(answer.sdp) });
       const receiver = new WeriftReceiver(pc, transport, consumer, tracks);
       const connected = Promise.all([weriftConnected(pc), mediasoupDtlsConnected(transport)]);
       await pc.setLocalDescription(answer);
