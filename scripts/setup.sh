@@ -30,7 +30,7 @@ if [[ "$worker_mode" == system ]]; then
     libabsl-dev flatbuffers-compiler libflatbuffers-dev)
 fi
 if ((with_test_tools)); then
-  packages+=(chromium coturn openssl sox procps)
+  packages+=(chromium coturn openssl sox procps iptables)
 fi
 
 missing=()

@@ -78,6 +78,7 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
   }
 
   async #create(roomId: string): Promise<Room> {
+    await this.#options.workers.live();
     const room = await Room.create({ ...this.#options, id: roomId });
     if (this.#closed) {
       room.close();

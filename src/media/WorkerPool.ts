@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logging/createLogger.ts';
+import { SignalingError } from '../signaling/SignalingError.ts';
 import { MediaWorker } from './MediaWorker.ts';
 import type { WorkerPoolEvents, WorkerPoolOptions } from './WorkerPoolTypes.ts';
 
 const RESTART_ATTEMPTS = 20;
 const RESTART_DELAY_MS = 250;
+const LIVE_WAIT_MS = 10_000;
 
 /**
  * mediasoup workers, one per core, each owning one media port. A worker that dies is
@@ -61,6 +63,20 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   /** Every slot has a live worker. */
   get healthy(): boolean {
     return !this.#closed && this.#slots.every((w) => !w.closed);
+  }
+
+  /**
+   * Resolves once some worker is alive: a room created right after a crash waits for
+   * the replacement instead of failing.
+   */
+  async live(timeoutMs = LIVE_WAIT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#slots.some((w) => !w.closed)) {
+      if (this.#closed || Date.now() > deadline) {
+        throw new SignalingError('SERVER_BUSY', 'the media server is restarting, try again');
+      }
+      await sleep(50);
+    }
   }
 
   /** The live worker forwarding the fewest streams: where a new room should go. */
