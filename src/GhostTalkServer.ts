@@ -20,7 +20,7 @@ import { mediaCodecs } from './media/mediaCodecs.ts';
 import { RoomRegistry } from './media/RoomRegistry.ts';
 import { WorkerPool } from './media/WorkerPool.ts';
 import { ClientSession } from './signaling/ClientSession.ts';
-import { iceServerProvider } from './signaling/iceServers.ts';
+import { iceServerProvider, resolveRelayAddresses } from './signaling/iceServers.ts';
 import { SignalingLimits } from './signaling/SignalingLimits.ts';
 
 const defaultClientDir = fileURLToPath(new URL('../dist/client', import.meta.url));
@@ -111,6 +111,7 @@ export class GhostTalkServer {
       const rooms = new RoomRegistry({
         workers,
         workerConsumerBudget: config.workerConsumerBudget,
+        relayAddresses: await resolveRelayAddresses(config.turnServer),
         capacity: config.roomCapacity,
         emptyGraceMs: config.roomEmptyGraceMs,
         reconnectGraceMs: config.reconnectGraceMs,

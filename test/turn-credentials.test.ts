@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { iceServersFor, mintTurnCredentials } from '../src/signaling/iceServers.ts';
+import {
+  iceServersFor,
+  iceUrlHost,
+  mintTurnCredentials,
+  resolveRelayAddresses,
+} from '../src/signaling/iceServers.ts';
 
 /** The same HMAC computed by an independent implementation: openssl's command line. */
 function opensslHmacSha1Base64(secret: string, message: string): string {
@@ -34,4 +39,17 @@ test('ICE servers: STUN only when configured, static or minted TURN credentials'
   assert.equal(minted[1]?.username, '1060:peer-9');
   assert.equal(minted[1]?.credential, opensslHmacSha1Base64('k', '1060:peer-9'));
   assert.ok(!JSON.stringify(minted).includes('"k"'));
+});
+
+test('relay addresses come from the TURN URLs, not the STUN ones', async () => {
+  assert.equal(iceUrlHost('turn:[::1]:3478?transport=tcp'), '::1');
+  assert.equal(iceUrlHost('turns:turn.example.org:5349'), 'turn.example.org');
+  const addresses = await resolveRelayAddresses([
+    'stun:127.0.0.9:3478',
+    'turn:127.0.0.2:3478?transport=udp',
+    'turn:localhost:3478',
+  ]);
+  assert.ok(addresses.has('127.0.0.2'));
+  assert.ok(addresses.has('127.0.0.1') || addresses.has('::1'));
+  assert.ok(!addresses.has('127.0.0.9'));
 });

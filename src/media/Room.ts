@@ -18,7 +18,7 @@ export type JoinResult = Omit<Responses['join'], 'iceServers' | 'iceTransportPol
 
 type Settings = Pick<
   RoomOptions,
-  'reconnectGraceMs' | 'joinTimeoutMs' | 'workers' | 'workerConsumerBudget'
+  'reconnectGraceMs' | 'joinTimeoutMs' | 'workers' | 'workerConsumerBudget' | 'relayAddresses'
 >;
 
 type Placement = { worker: MediaWorker; router: types.Router };
@@ -219,6 +219,7 @@ export class Room extends EventEmitter<RoomEvents> {
     const others = [...this.#peers.values()];
     this.#peers.set(peer.id, peer);
     this.#removeUnlessConnected(peer);
+    this.#logConnections(peer);
     for (const other of others) other.notify('peerJoined', peer.info);
     this.emit('peerJoined', peer);
     this.#logger.info('peer joined', {
@@ -247,6 +248,32 @@ export class Room extends EventEmitter<RoomEvents> {
       peer.notify('kicked', { reason: 'your connection did not come up in time' });
       this.leave(peer.id);
     });
+  }
+
+  /**
+   * Logs each transport's DTLS outcome with the path it took. The server sees only the
+   * remote address, so it can tell relayed (from our TURN server) from direct, not a
+   * client's host candidate from its server-reflexive one.
+   */
+  #logConnections(peer: Peer): void {
+    for (const [direction, transport] of [
+      ['send', peer.sendTransport],
+      ['recv', peer.recvTransport],
+    ] as const) {
+      transport.on('dtlsstatechange', (state) => {
+        if (state !== 'connected' && state !== 'failed') return;
+        const tuple = transport.iceSelectedTuple;
+        const remoteIp = tuple?.remoteIp ?? '';
+        this.#logger.info(state === 'connected' ? 'media connected' : 'media failed', {
+          room: this.id,
+          peer: peer.id,
+          direction,
+          protocol: tuple?.protocol,
+          remoteIp,
+          path: this.#timing.relayAddresses.has(remoteIp) ? 'relay' : 'direct',
+        });
+      });
+    }
   }
 
   /** The peer's signaling connection dropped: keep its place for a grace period. */

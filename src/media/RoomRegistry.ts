@@ -8,6 +8,7 @@ import type { WorkerPool } from './WorkerPool.ts';
 export type RoomRegistryOptions = {
   workers: WorkerPool;
   workerConsumerBudget: number;
+  relayAddresses: ReadonlySet<string>;
   capacity: number;
   /** How long an empty room waits for a (re)joining peer before it is closed. */
   emptyGraceMs: number;

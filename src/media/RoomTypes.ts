@@ -15,6 +15,8 @@ export type RoomOptions = {
   reconnectGraceMs: number;
   /** A peer whose media never connects within this is removed. */
   joinTimeoutMs: number;
+  /** IPs of our TURN servers: media arriving from one of them is relayed. */
+  relayAddresses: ReadonlySet<string>;
   logger: Logger;
 };
 

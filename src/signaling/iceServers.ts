@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import type { IceServer } from './protocol.ts';
 
 export type IceServerSettings = {
@@ -64,4 +65,25 @@ export function iceServerProvider(
 ): (peerId: string) => { iceServers: IceServer[]; refreshInMs?: number } {
   const refreshInMs = settings.secret ? settings.ttlSeconds * 1000 * REFRESH_AT : undefined;
   return (peerId) => ({ iceServers: iceServersFor(settings, peerId), refreshInMs });
+}
+
+/** `turn:host:3478?transport=udp` → `host` (brackets of an IPv6 literal removed). */
+export function iceUrlHost(url: string): string {
+  const rest = url.slice(url.indexOf(':') + 1).split('?')[0] ?? '';
+  const bracketed = /^\[([^\]]+)\]/.exec(rest);
+  return bracketed?.[1] ?? rest.split(':')[0] ?? '';
+}
+
+/** The addresses media from our TURN servers arrives from; an unresolvable name is skipped. */
+export async function resolveRelayAddresses(urls: readonly string[]): Promise<Set<string>> {
+  const hosts = [...new Set(urls.filter((u) => !u.startsWith('stun:')).map(iceUrlHost))];
+  const found = await Promise.all(
+    hosts.map((host) =>
+      lookup(host, { all: true }).then(
+        (addresses) => addresses.map((a) => a.address),
+        () => [],
+      ),
+    ),
+  );
+  return new Set(found.flat());
 }
