@@ -148,7 +148,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
 export function helpText(): string {
   const lines = names.map((name) => {
     const { flag, env, help } = settings[name];
-    return `  -${flag.padEnd(24)} ${env.padEnd(22)} ${help}`;
+    return `  -${flag.padEnd(26)} ${env.padEnd(26)} ${help}`;
   });
   return [
     'Usage: npm start -- [flags]',
@@ -158,7 +158,7 @@ export function helpText(): string {
     'Lists (-turn-server, -trusted-proxies, -allowed-origins) are comma-separated.',
     'config/ghosttalk.env.example documents every setting.',
     '',
-    `  ${'flag'.padEnd(25)} ${'environment'.padEnd(22)} meaning`,
+    `  ${'flag'.padEnd(27)} ${'environment'.padEnd(26)} meaning`,
     ...lines,
   ].join('\n');
 }

@@ -222,7 +222,7 @@ export const settings = {
     flag: 'ice-transport-policy',
     env: 'ICE_TRANSPORT_POLICY',
     schema: z.enum(['all', 'relay']).default('all'),
-    help: 'relay forces every client through TURN (debugging, or to hide client IPs from the TURN-less path); default all',
+    help: 'relay sends every client through TURN (to check a TURN setup); default all',
   },
   rtcWorkers: {
     flag: 'rtc-workers',
