@@ -18,7 +18,7 @@ export type CallState =
   | { kind: 'joined' }
   | { kind: 'reconnecting'; attempt: number }
   | { kind: 'left' }
-  | { kind: 'failed'; message: string };
+  | { kind: 'failed'; message: string; title?: string };
 
 export type Participant = PeerInfo & { self: boolean };
 
@@ -49,6 +49,26 @@ export type CallOptions = {
 };
 
 type JoinData = Responses['join'];
+
+/**
+ * A transport that started connecting (or restarted ICE) and is not connected after
+ * this long is given up on. Relayed ICE over TCP TURN takes a few seconds at worst;
+ * without a deadline a refused or unreachable relay would leave the page hanging.
+ */
+export const MEDIA_CONNECT_TIMEOUT_MS = 20_000;
+
+/**
+ * A transport that was connected and loses its path (ICE `disconnected`, which Chromium
+ * reports ~5 s after answers stop, or `failed`) gets an ICE restart after this grace
+ * (it may come back by itself meanwhile), then another after each of these waits while
+ * it stays down, and only then a full rejoin. A path that never connected gets one.
+ */
+const ICE_DISCONNECTED_GRACE_MS = 2_000;
+const ICE_RESTART_RETRY_MS = [3_000, 5_000, 8_000, 8_000];
+
+export const MEDIA_FAILED_TITLE = 'Could not connect audio';
+export const MEDIA_FAILED_MESSAGE =
+  'Could not connect audio. If you are behind a strict firewall the relay (TURN) may be unreachable or refusing credentials.';
 
 // Speech: mono, in-band FEC for lossy links, DTX so silence costs (almost) nothing.
 const OPUS_OPTIONS = { opusDtx: true, opusFec: true, opusStereo: false, opusPtime: 20 };
@@ -88,6 +108,17 @@ export class Call extends Emitter<CallEvents> {
   #produceTiming: RequestTiming | undefined;
   /** Set by a `kicked` notice, shown when the server then closes the socket. */
   #kickedFor: string | undefined;
+  /** Transports whose ICE was restarted and that have not connected since. */
+  readonly #restarted = new Set<Transport>();
+  /** Transports that were connected at some point: their lost paths are retried. */
+  readonly #connectedOnce = new WeakSet<Transport>();
+  /** Per transport: the next ICE restart (or check that the last one worked), and how many so far. */
+  readonly #iceRestartTimers = new Map<Transport, number>();
+  readonly #iceRestarts = new Map<Transport, number>();
+  /** Per transport: gives up if it is still not connected when this fires. */
+  readonly #connectDeadlines = new Map<Transport, number>();
+  /** The last ICE server error (e.g. TURN 401), for the message if media cannot connect. */
+  #lastIceError: string | undefined;
 
   constructor(options: CallOptions) {
     super();
@@ -256,7 +287,10 @@ export class Call extends Emitter<CallEvents> {
     }
     this.#updateIceServers(data.iceServers);
     for (const transport of [this.#send, this.#recv]) {
-      if (transport?.connectionState === 'failed') void this.#recoverTransport(transport);
+      const state = transport?.connectionState;
+      if (transport && (state === 'failed' || state === 'disconnected')) {
+        this.#onPathLost(transport, state);
+      }
     }
     this.#setState({ kind: 'joined' });
     this.emit('roster');
@@ -275,6 +309,8 @@ export class Call extends Emitter<CallEvents> {
 
   #wireTransport(transport: Transport): void {
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      // ICE and DTLS start now: from here the transport has a deadline to connect.
+      this.#armConnectDeadline(transport);
       const { timing, response } = this.#signaling.track(
         'connectTransport',
         { transportId: transport.id, dtlsParameters },
@@ -297,7 +333,22 @@ export class Call extends Emitter<CallEvents> {
       response.then(({ producerId }) => callback({ id: producerId }), errback);
     });
     transport.on('connectionstatechange', (state) => {
-      if (state === 'failed' && this.#signaling.connected) void this.#recoverTransport(transport);
+      if (state === 'connected') {
+        this.#restarted.delete(transport);
+        this.#clearConnectDeadline(transport);
+        this.#connectedOnce.add(transport);
+        window.clearTimeout(this.#iceRestartTimers.get(transport));
+        this.#iceRestartTimers.delete(transport);
+        this.#iceRestarts.delete(transport);
+      } else if ((state === 'failed' || state === 'disconnected') && this.#signaling.connected) {
+        this.#onPathLost(transport, state);
+      }
+    });
+    transport.on('icecandidateerror', (event) => {
+      this.#lastIceError = `${event.errorCode}${event.errorText ? ` ${event.errorText}` : ''}`;
+    });
+    transport.on('icegatheringstatechange', (state) => {
+      if (state === 'complete') void this.#checkCandidates(transport);
     });
   }
 
@@ -359,9 +410,49 @@ export class Call extends Emitter<CallEvents> {
     );
   }
 
+  /** ICE is down on a transport: restart it now, after a grace, or not yet (one is due). */
+  #onPathLost(transport: Transport, state: 'failed' | 'disconnected'): void {
+    if (!this.#connectedOnce.has(transport)) {
+      if (state === 'failed') void this.#recoverTransport(transport);
+      return;
+    }
+    if (this.#iceRestartTimers.has(transport)) return;
+    this.#scheduleIceRestart(transport, state === 'failed' ? 0 : ICE_DISCONNECTED_GRACE_MS);
+  }
+
+  #scheduleIceRestart(transport: Transport, delayMs: number): void {
+    window.clearTimeout(this.#iceRestartTimers.get(transport));
+    const generation = this.#generation;
+    const timer = window.setTimeout(() => {
+      this.#iceRestartTimers.delete(transport);
+      if (generation !== this.#generation || transport.closed || this.#isOver()) return;
+      if (transport.connectionState === 'connected') return;
+      // Without signaling nothing can be asked now; #takeBack restarts it after the reconnect.
+      if (!this.#signaling.connected) return;
+      void this.#recoverTransport(transport);
+    }, delayMs);
+    this.#iceRestartTimers.set(transport, timer);
+  }
+
   async #recoverTransport(transport: Transport): Promise<void> {
     const generation = this.#generation;
+    const restarts = this.#iceRestarts.get(transport) ?? 0;
+    const retried = this.#connectedOnce.has(transport);
+    if (retried && restarts < ICE_RESTART_RETRY_MS.length) {
+      this.#iceRestarts.set(transport, restarts + 1);
+      // Still not connected by then: restart again (or, when out of restarts, rejoin).
+      this.#scheduleIceRestart(transport, ICE_RESTART_RETRY_MS[restarts] ?? 0);
+    } else if (!retried && this.#restarted.has(transport)) {
+      // An ICE restart did not bring it back: no path works (typically the relay).
+      this.#mediaFailed();
+      return;
+    }
+    this.#restarted.add(transport);
+    this.#armConnectDeadline(transport);
     try {
+      if (retried && restarts >= ICE_RESTART_RETRY_MS.length) {
+        throw new Error('ICE restarts did not bring the audio back');
+      }
       // An ICE restart keeps everything else in place; a fresh join is the fallback.
       const { iceParameters } = await this.#signaling.request('restartIce', {
         transportId: transport.id,
@@ -376,6 +467,55 @@ export class Call extends Emitter<CallEvents> {
       this.#setState({ kind: 'reconnecting', attempt: 1 });
       this.#rejoin();
     }
+  }
+
+  /**
+   * Gathering is over: with an ICE server error and no local candidate at all (relay-only
+   * and the relay refused or never answered) no path can ever work, so there is no point
+   * waiting for the deadline. Only for a path that never worked: one that did may just be
+   * offline for a moment (no interfaces, no relay) and gets its ICE restarts instead.
+   */
+  async #checkCandidates(transport: Transport): Promise<void> {
+    if (this.#lastIceError === undefined || this.#connectedOnce.has(transport)) return;
+    const generation = this.#generation;
+    const report = await transport.getStats().catch(() => undefined);
+    if (!report || generation !== this.#generation || transport.closed) return;
+    if (transport.connectionState === 'connected') return;
+    const candidates = [...report.values()].filter((s) => s.type === 'local-candidate');
+    if (candidates.length === 0) this.#mediaFailed();
+  }
+
+  #armConnectDeadline(transport: Transport): void {
+    this.#clearConnectDeadline(transport);
+    const generation = this.#generation;
+    const timer = window.setTimeout(() => {
+      this.#connectDeadlines.delete(transport);
+      if (generation !== this.#generation || transport.closed || this.#isOver()) return;
+      if (transport.connectionState === 'connected') return;
+      // Without signaling nothing can be fixed now; the reconnect deals with it.
+      if (!this.#signaling.connected) return this.#armConnectDeadline(transport);
+      this.#mediaFailed();
+    }, MEDIA_CONNECT_TIMEOUT_MS);
+    this.#connectDeadlines.set(transport, timer);
+  }
+
+  #clearConnectDeadline(transport: Transport): void {
+    window.clearTimeout(this.#connectDeadlines.get(transport));
+    this.#connectDeadlines.delete(transport);
+  }
+
+  /** Media cannot connect at all: say so and stop, rather than sit in a silent room. */
+  #mediaFailed(): void {
+    if (this.#isOver()) return;
+    const detail = this.#lastIceError ? ` (Relay error: ${this.#lastIceError}.)` : '';
+    if (this.#signaling.connected) this.#signaling.request('leave', {}).catch(() => undefined);
+    this.#dropMedia();
+    this.#stop();
+    this.#setState({
+      kind: 'failed',
+      title: MEDIA_FAILED_TITLE,
+      message: `${MEDIA_FAILED_MESSAGE}${detail} Check your network, then press Rejoin.`,
+    });
   }
 
   #updateIceServers(iceServers: IceServer[]): void {
@@ -440,6 +580,15 @@ export class Call extends Emitter<CallEvents> {
     });
     on('kicked', ({ reason }) => {
       this.#kickedFor = reason;
+      // An operator's kick closes the socket next; the server's join timeout does not.
+      const generation = this.#generation;
+      window.setTimeout(() => {
+        if (this.#isOver() || !this.#signaling.connected) return;
+        if (generation !== this.#generation) return;
+        this.#dropMedia();
+        this.#stop();
+        this.#setState({ kind: 'failed', message: `You were removed from the room: ${reason}` });
+      }, 2_000);
     });
     on('serverShutdown', () => {
       this.emit('problem', 'The server is restarting. You will be reconnected.');
@@ -505,6 +654,14 @@ export class Call extends Emitter<CallEvents> {
   /** Drops the media session (transports, producer, consumers) but keeps the microphone. */
   #dropMedia(): void {
     this.#generation++;
+    for (const transport of [...this.#connectDeadlines.keys()]) {
+      this.#clearConnectDeadline(transport);
+    }
+    this.#restarted.clear();
+    for (const timer of this.#iceRestartTimers.values()) window.clearTimeout(timer);
+    this.#iceRestartTimers.clear();
+    this.#iceRestarts.clear();
+    this.#lastIceError = undefined;
     for (const consumer of [...this.#consumers.values()]) this.#closeConsumer(consumer);
     this.#send?.close();
     this.#recv?.close();

@@ -82,7 +82,7 @@ export class RoomPage {
       });
       this.#enterRoom(call);
       await call.join(clickedAt);
-      this.#sounds.joined();
+      if (call.state.kind === 'joined') this.#sounds.joined();
     } catch (error) {
       call?.abandon();
       this.#leaveRoomView();
@@ -111,7 +111,7 @@ export class RoomPage {
       this.#showLeft('You left the room', undefined, call.nickname);
     } else if (state.kind === 'failed') {
       this.#leaveRoomView();
-      this.#showLeft('You are no longer in the room', state.message, call.nickname);
+      this.#showLeft(state.title ?? 'You are no longer in the room', state.message, call.nickname);
     }
   }
 
