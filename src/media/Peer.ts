@@ -51,6 +51,7 @@ export class Peer {
   producer: types.Producer | undefined;
   muted = false;
   readonly #consumerPeers = new Map<string, string>();
+  readonly #connected = new Set<string>();
   #closed = false;
 
   static async create(options: PeerOptions): Promise<Peer> {
@@ -104,6 +105,21 @@ export class Peer {
     return { send: transportInfo(this.sendTransport), recv: transportInfo(this.recvTransport) };
   }
 
+  /** Sets the client's DTLS parameters, once per transport. */
+  async connect(transportId: string, dtlsParameters: types.DtlsParameters): Promise<void> {
+    const transport = this.transport(transportId);
+    if (this.#connected.has(transport.id)) {
+      throw new SignalingError('BAD_REQUEST', 'transport already connected');
+    }
+    this.#connected.add(transport.id);
+    try {
+      await transport.connect({ dtlsParameters });
+    } catch (error) {
+      this.#connected.delete(transport.id);
+      throw error;
+    }
+  }
+
   /** Only this peer's own transports can be addressed by its client. */
   transport(transportId: string): Transport {
     if (transportId === this.sendTransport.id) return this.sendTransport;
@@ -119,6 +135,11 @@ export class Peer {
       paused: true,
       appData: { peerId: producerPeerId },
     });
+    // mediasoup still creates a consumer on a transport that closed while we awaited.
+    if (this.#closed || this.recvTransport.closed) {
+      consumer.close();
+      throw new SignalingError('NOT_IN_ROOM', 'left the room');
+    }
     this.consumers.set(consumer.id, consumer);
     this.#consumerPeers.set(consumer.id, producerPeerId);
     const forget = () => {

@@ -360,12 +360,13 @@ export class Room extends EventEmitter<RoomEvents> {
       throw new SignalingError('NOT_FOUND', 'produce needs this peer’s send transport');
     }
     if (peer.producer) throw new SignalingError('BAD_REQUEST', 'already producing');
-    const producer = await peer.sendTransport.produce({
-      kind: 'audio',
-      rtpParameters,
-      paused: peer.muted,
-      appData: { peerId },
-    });
+    const producer = await peer.sendTransport
+      .produce({ kind: 'audio', rtpParameters, paused: peer.muted, appData: { peerId } })
+      .catch((error: Error) => {
+        // The worker refuses parameters the schema cannot judge (e.g. clashing SSRCs).
+        if (error instanceof SignalingError || peer.sendTransport.closed) throw error;
+        throw new SignalingError('BAD_REQUEST', `rtpParameters refused: ${error.message}`);
+      });
     if (peer.closed) {
       producer.close();
       throw new SignalingError('NOT_IN_ROOM', 'left the room');
@@ -408,7 +409,15 @@ export class Room extends EventEmitter<RoomEvents> {
       if (!consumer) throw new SignalingError('NOT_FOUND', `no consumer ${id} for this peer`);
       return consumer;
     });
-    await Promise.all(consumers.map((c) => c.resume()));
+    // A talker may leave meanwhile: its consumer is gone in the worker before mediasoup
+    // tells us, and the client hears of it through consumerClosed.
+    await Promise.all(
+      consumers.map((c) =>
+        c.resume().catch((error) => {
+          if (!c.closed && this.#producerPeers.has(c.producerId)) throw error;
+        }),
+      ),
+    );
   }
 
   async setMuted(peerId: string, muted: boolean): Promise<void> {

@@ -238,8 +238,7 @@ export class ClientSession {
       },
       connectTransport: async ({ transportId, dtlsParameters }) => {
         const { room, peerId } = this.#requireRoom();
-        const transport = room.peer(peerId).transport(transportId);
-        await transport.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
+        await room.peer(peerId).connect(transportId, dtlsParameters as types.DtlsParameters);
         return {};
       },
       produce: async ({ transportId, rtpParameters }) => {

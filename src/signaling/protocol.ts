@@ -10,15 +10,23 @@ import { z } from 'zod';
 import { NICKNAME_MAX_CHARS, ROOM_ID_PATTERN } from './limits.ts';
 
 const id = z.string().min(1).max(64);
-const shortString = z.string().max(256);
 const uint32 = z.number().int().min(0).max(0xffffffff);
+/*
+ * Strings that reach other peers' SDP (fmtp, cname, extmap...) must not carry line
+ * breaks or separators, or one client could inject lines into another's session.
+ */
+const token = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only');
+const printable = z.string().regex(/^[\x21-\x7e]{1,256}$/, 'printable ASCII without spaces');
+const fmtpValue = z.string().regex(/^[\x21-\x3a\x3c-\x7e]{0,256}$/, 'printable, no spaces or ;');
 const codecParameters = z
-  .record(z.string().max(64), z.union([z.string().max(256), z.number()]))
+  .record(token, z.union([fmtpValue, z.number()]))
   .refine((r) => Object.keys(r).length <= 32, 'too many codec parameters');
 const rtcpFeedback = z.object({
-  type: z.string().max(32),
-  parameter: z.string().max(32).optional(),
+  type: token,
+  // mediasoup-client sends '' for plain "nack".
+  parameter: z.union([token, z.literal('')]).optional(),
 });
+const mimeType = z.string().regex(/^(audio|video)\/[A-Za-z0-9.-]{1,32}$/, 'a MIME type');
 
 export const roomIdSchema = z.string().regex(ROOM_ID_PATTERN, 'room id: 1-64 of A-Z a-z 0-9 _ -');
 
@@ -38,7 +46,7 @@ export const rtpCapabilitiesSchema = z.object({
     .array(
       z.object({
         kind: z.enum(['audio', 'video']),
-        mimeType: z.string().max(64),
+        mimeType,
         preferredPayloadType: z.number().int().min(0).max(127).optional(),
         clockRate: z.number().int().positive().max(1_000_000),
         channels: z.number().int().min(1).max(8).optional(),
@@ -51,7 +59,7 @@ export const rtpCapabilitiesSchema = z.object({
     .array(
       z.object({
         kind: z.enum(['audio', 'video']),
-        uri: shortString,
+        uri: printable,
         preferredId: z.number().int().min(1).max(255),
         preferredEncrypt: z.boolean().optional(),
         direction: z.enum(['sendrecv', 'sendonly', 'recvonly', 'inactive']).optional(),
@@ -75,7 +83,7 @@ export const dtlsParametersSchema = z.object({
 });
 
 export const rtpParametersSchema = z.object({
-  mid: z.string().max(32).optional(),
+  mid: token.optional(),
   codecs: z
     .array(
       z.object({
@@ -92,7 +100,7 @@ export const rtpParametersSchema = z.object({
   headerExtensions: z
     .array(
       z.object({
-        uri: shortString,
+        uri: printable,
         id: z.number().int().min(1).max(255),
         encrypt: z.boolean().optional(),
         parameters: codecParameters.optional(),
@@ -104,7 +112,7 @@ export const rtpParametersSchema = z.object({
     .array(
       z.object({
         ssrc: uint32.optional(),
-        rid: z.string().max(32).optional(),
+        rid: token.optional(),
         rtx: z.object({ ssrc: uint32 }).optional(),
         dtx: z.boolean().optional(),
         maxBitrate: z.number().int().positive().max(10_000_000).optional(),
@@ -114,7 +122,7 @@ export const rtpParametersSchema = z.object({
     .max(4),
   rtcp: z
     .object({
-      cname: z.string().max(256).optional(),
+      cname: printable.optional(),
       reducedSize: z.boolean().optional(),
     })
     .optional(),
