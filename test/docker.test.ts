@@ -67,6 +67,14 @@ describe('deployment files agree with the config module', () => {
     assert.deepEqual([...documented].sort(), [...settingEnvNames].sort());
   });
 
+  test("the README's settings table lists exactly the settings", () => {
+    const readme = read('README.md');
+    const listed = new Set(
+      [...readme.matchAll(/^\| `-[a-z0-9-]+` \| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]),
+    );
+    assert.deepEqual([...listed].sort(), [...settingEnvNames].sort());
+  });
+
   test('the example env file parses as a valid configuration (outside production)', async () => {
     const { loadConfig } = await import('../src/config/loadConfig.ts');
     const env = Object.fromEntries(
