@@ -5,8 +5,6 @@
  * frequency analysis of the remote <audio> elements in their page.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,18 +14,22 @@ import { loadConfig } from '../src/config/loadConfig.ts';
 import { GhostTalkServer } from '../src/GhostTalkServer.ts';
 import { closeLogger, createLogger, type Logger } from '../src/logging/createLogger.ts';
 import {
+  describeSpectra,
   type ElementSpectrum,
+  ensureClientBuilt,
+  heardLevel,
+  isAbsent,
   joinToFirstAudioMs,
   launchPerson,
   type Person,
   remoteSpectra,
   waitFor,
+  waitUntilHears,
 } from './support/browser.ts';
 import { freePort } from './support/ports.ts';
 import { writeSineWav } from './support/wav.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLIENT_INDEX = join(ROOT, 'dist/client/index.html');
 const SCREENSHOTS = join(ROOT, 'artifacts/screenshots');
 
 /** Far apart in an FFT with ~5.4 Hz bins, and none a harmonic of another. */
@@ -38,66 +40,7 @@ const PEOPLE = [
 ] as const;
 const TONES: readonly number[] = PEOPLE.map((p) => p.toneHz);
 
-/**
- * A remote tone is "heard" when its element peaks at it this far above the noise floor
- * (measured: 80-100 dB above). A tone is "absent" when it is at least ABSENT_BELOW_DB
- * weaker than the weakest tone heard on the same page: a person's own tone does come
- * back faintly (measured 40-50 dB down: echo-canceller residue in the others' fake mics).
- */
 const RECONNECT_GRACE_MS = 3_000;
-const HEARD_DB = 40;
-const ABSENT_BELOW_DB = 25;
-
-function newestMtime(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
-}
-
-/** `npm test` builds first; a direct run builds only if dist is missing or older than client/. */
-function ensureClientBuilt(): void {
-  const sources = Math.max(
-    newestMtime(join(ROOT, 'client')),
-    newestMtime(join(ROOT, 'vite.config.ts')),
-  );
-  if (existsSync(CLIENT_INDEX) && statSync(CLIENT_INDEX).mtimeMs >= sources) return;
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build'], {
-    cwd: ROOT,
-    stdio: 'pipe',
-    timeout: 120_000,
-  });
-}
-
-function dbAt(spectrum: ElementSpectrum, toneHz: number): number {
-  return spectrum.toneDb[TONES.indexOf(toneHz)] ?? -200;
-}
-
-/** This person's <audio> element carries their tone, clearly. Returns its level (dB). */
-function heardLevel(
-  spectra: readonly ElementSpectrum[],
-  peerId: string | undefined,
-  toneHz: number,
-): number | undefined {
-  const element = spectra.find((s) => s.peerId === peerId);
-  if (!element || Math.abs(element.peakHz - toneHz) > 15) return undefined;
-  const db = dbAt(element, toneHz);
-  return db - element.floorDb >= HEARD_DB ? db : undefined;
-}
-
-/** The tone is nowhere on the page, compared with a tone that is heard (`referenceDb`). */
-function isAbsent(spectra: readonly ElementSpectrum[], toneHz: number, referenceDb: number) {
-  return spectra.every((s) => dbAt(s, toneHz) <= referenceDb - ABSENT_BELOW_DB);
-}
-
-function describeSpectra(spectra: readonly ElementSpectrum[]): string {
-  return spectra
-    .map(
-      (s) =>
-        `${s.peerId.slice(0, 8)}: peak ${s.peakHz.toFixed(0)} Hz, floor ${s.floorDb.toFixed(0)} dB, ` +
-        TONES.map((hz, i) => `${hz} Hz ${(s.toneDb[i] ?? -200).toFixed(0)} dB`).join(', '),
-    )
-    .join('; ');
-}
 
 describe('browser end to end: three people in one room', { timeout: 240_000 }, () => {
   let tmp: string;
@@ -356,16 +299,10 @@ describe('browser end to end: three people in one room', { timeout: 240_000 }, (
 
   async function everyoneHearsEveryone(): Promise<void> {
     for (const listener of people) {
-      await waitFor(
-        `${listener.name} to hear everyone else`,
-        async () => {
-          const spectra = await remoteSpectra(listener.page, TONES);
-          return people
-            .filter((p) => p !== listener)
-            .every((p) => heardLevel(spectra, peerIds.get(p.name), p.toneHz) !== undefined);
-        },
-        { timeoutMs: 10_000, intervalMs: 200 },
-      );
+      const others = people
+        .filter((p) => p !== listener)
+        .map((p) => ({ name: p.name, toneHz: p.toneHz, peerId: peerIds.get(p.name) }));
+      await waitUntilHears(listener, others, TONES);
     }
   }
 

@@ -129,6 +129,35 @@ describe('join', () => {
   });
 });
 
+describe('event order', () => {
+  test('no room event reaches a client before its own join ack', async () => {
+    const cs = await Promise.all([client(), client(), client()]);
+    const orders = cs.map((c) => {
+      const seen: string[] = [];
+      c.socket.on('peerJoined', () => seen.push('peerJoined'));
+      return seen;
+    });
+    // Recorded in the ack callback itself: a resolved promise would run after events
+    // that arrived in the same read.
+    await Promise.all(
+      cs.map(
+        (c, i) =>
+          new Promise<void>((resolve) => {
+            const payload = { roomId: 'order', nickname: `O${i}`, rtpCapabilities: caps };
+            c.socket.emit('join', payload as never, (response) => {
+              assert.equal(response.ok, true);
+              orders[i]?.push('ack');
+              resolve();
+            });
+          }),
+      ),
+    );
+    // Each of the three hears of those who joined after it: 2 + 1 + 0 events.
+    await waitFor(() => orders.flat().filter((e) => e === 'peerJoined').length === 3);
+    for (const seen of orders) assert.equal(seen[0], 'ack', seen.join(' '));
+  });
+});
+
 describe('bad requests get a clear error ack and harm nothing', () => {
   test('malformed payloads, unknown events and out-of-order requests', async () => {
     // A healthy room elsewhere, checked afterwards.

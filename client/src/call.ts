@@ -115,6 +115,11 @@ export class Call extends Emitter<CallEvents> {
   /** Per transport: the next ICE restart (or check that the last one worked), and how many so far. */
   readonly #iceRestartTimers = new Map<Transport, number>();
   readonly #iceRestarts = new Map<Transport, number>();
+  /**
+   * Room news that arrives while our join is unanswered (the server may tell us about
+   * someone who joined right after us before it answers): applied once we are in.
+   */
+  #early: (() => void)[] | undefined;
   /** Per transport: gives up if it is still not connected when this fires. */
   readonly #connectDeadlines = new Map<Transport, number>();
   /** The last ICE server error (e.g. TURN 401), for the message if media cannot connect. */
@@ -157,6 +162,8 @@ export class Call extends Emitter<CallEvents> {
     if (!resume) this.#dropMedia();
     let mine = ++this.#generation;
     this.#setState(this.state.kind === 'reconnecting' ? this.state : { kind: 'joining' });
+    const early: (() => void)[] = [];
+    this.#early = early;
     try {
       const join = this.#signaling.track('join', {
         roomId: this.roomId,
@@ -167,18 +174,25 @@ export class Call extends Emitter<CallEvents> {
       this.#joinTiming = join.timing;
       const data = await join.response;
       if (mine !== this.#generation) return;
-      if (resume && data.resumed) return await this.#takeBack(data, mine);
+      if (resume && data.resumed) {
+        const back = this.#takeBack(data, mine); // in the room once this returns
+        this.#replayEarly(early);
+        return await back;
+      }
       if (resume) {
         // The old place was gone: the server gave us a new one, with new transports.
         this.#dropMedia();
         mine = this.#generation;
       }
       this.#enterRoom(data);
+      this.#replayEarly(early);
       await Promise.all([this.#produce(mine), this.#consume(data.consumers, mine)]);
     } catch (error) {
       // A newer attempt (after a reconnect) owns the outcome now.
       if (mine !== this.#generation || this.#isOver()) return;
       throw error;
+    } finally {
+      if (this.#early === early) this.#early = undefined;
     }
     if (mine !== this.#generation) return;
     const requests = this.#signaling.log.since(since);
@@ -236,6 +250,12 @@ export class Call extends Emitter<CallEvents> {
   }
 
   // --- joining ---------------------------------------------------------------
+
+  #replayEarly(early: (() => void)[]): void {
+    if (this.#early !== early) return;
+    this.#early = undefined;
+    for (const apply of early) apply();
+  }
 
   /** The old place can be taken back only if it was fully set up here. */
   #resumable(): { peerId: string; token: string } | undefined {
@@ -537,32 +557,40 @@ export class Call extends Emitter<CallEvents> {
       socket.on(event, fn as never);
       this.#unsubscribe.push(() => socket.off(event, fn as never));
     };
-    on('peerJoined', (peer) => {
+    type RoomNews = 'peerJoined' | 'peerLeft' | 'peerMuted' | 'newConsumer' | 'consumerClosed';
+    const onRoom = <E extends RoomNews>(event: E, fn: ServerToClientEvents[E]) => {
+      const apply = fn as (...args: unknown[]) => void;
+      on(event, ((...args: unknown[]) => {
+        if (this.#early) this.#early.push(() => apply(...args));
+        else apply(...args);
+      }) as ServerToClientEvents[E]);
+    };
+    onRoom('peerJoined', (peer) => {
       if (!this.#inRoom() || peer.id === this.selfId) return;
       this.#peers.set(peer.id, peer);
       this.emit('peerJoined', peer);
       this.emit('roster');
     });
-    on('peerLeft', ({ peerId }) => {
+    onRoom('peerLeft', ({ peerId }) => {
       const peer = this.#peers.get(peerId);
       if (!this.#inRoom() || !peer) return;
       this.#peers.delete(peerId);
       this.#forgetPeer(peer);
       this.emit('roster');
     });
-    on('peerMuted', ({ peerId, muted }) => {
+    onRoom('peerMuted', ({ peerId, muted }) => {
       const peer = this.#peers.get(peerId);
       if (!peer) return;
       peer.muted = muted;
       this.emit('roster');
     });
-    on('newConsumer', (info) => {
+    onRoom('newConsumer', (info) => {
       if (!this.#inRoom()) return;
       this.#consume([info], this.#generation).catch((error: unknown) =>
         this.#problem("Could not receive someone's audio", error),
       );
     });
-    on('consumerClosed', ({ consumerId }) => {
+    onRoom('consumerClosed', ({ consumerId }) => {
       const consumer = this.#consumers.get(consumerId);
       if (consumer) this.#closeConsumer(consumer);
     });

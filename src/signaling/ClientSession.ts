@@ -84,6 +84,8 @@ export class ClientSession {
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #iceRefresh: NodeJS.Timeout | undefined;
+  /** Room events for this client held until its join ack is out, so they never precede it. */
+  #held: Array<() => void> | undefined;
   #closed = false;
 
   constructor(options: ClientSessionOptions) {
@@ -161,6 +163,7 @@ export class ClientSession {
       void result.then((response) => {
         this.#pending -= 1;
         ack?.(response);
+        this.#release();
       });
     });
   }
@@ -178,6 +181,13 @@ export class ClientSession {
       this.#iceRefresh.unref();
     }
     return iceServers;
+  }
+
+  /** Sends what was held during a join (after its ack; nothing if the join failed). */
+  #release(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    if (held && this.#inRoom()) for (const send of held) send();
   }
 
   #inRoom(): boolean {
@@ -199,7 +209,12 @@ export class ClientSession {
           throw new SignalingError('ALREADY_JOINED', 'already in a room; leave first');
         }
         const socket = this.#socket;
-        const sink: Notify = (event, ...args) => socket.emit(event, ...args);
+        this.#held = [];
+        const sink: Notify = (event, ...args) => {
+          const send = () => socket.emit(event, ...args);
+          if (this.#held) this.#held.push(send);
+          else send();
+        };
         let result: JoinResult | undefined;
         let room = resume ? this.#options.rooms.get(roomId) : undefined;
         if (room && resume) {

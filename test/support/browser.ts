@@ -1,10 +1,36 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 
 /** Debian's Chromium; playwright-core drives it (no bundled browser download here). */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLIENT_INDEX = join(ROOT, 'dist/client/index.html');
+
+function newestMtime(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
+}
+
+/** `npm test` builds first; a direct run builds only if dist is missing or older than client/. */
+export function ensureClientBuilt(): void {
+  const sources = Math.max(
+    newestMtime(join(ROOT, 'client')),
+    newestMtime(join(ROOT, 'vite.config.ts')),
+  );
+  if (existsSync(CLIENT_INDEX) && statSync(CLIENT_INDEX).mtimeMs >= sources) return;
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build'], {
+    cwd: ROOT,
+    stdio: 'pipe',
+    timeout: 120_000,
+  });
+}
 
 /** Flags measured to work on these machines (see shared notes), plus this person's microphone. */
 export function chromiumFlags(fakeMicWav: string): string[] {
@@ -108,6 +134,8 @@ type ProbeGlobals = {
     addEventListener(type: string, fn: (e: { target: unknown }) => void, capture: boolean): void;
   };
   __gtProbe?: JoinProbe;
+  /** Every RTCPeerConnection the page made, for the stats helpers below. */
+  __gtConnections?: PeerConnection[];
 };
 
 /**
@@ -118,6 +146,7 @@ function installJoinProbe(): void {
   const g = globalThis as unknown as ProbeGlobals;
   const Native = g.RTCPeerConnection;
   const connections: PeerConnection[] = [];
+  g.__gtConnections = connections;
   g.RTCPeerConnection = class extends Native {
     constructor(...args: unknown[]) {
       super(...args);
@@ -169,7 +198,8 @@ export async function joinToFirstAudioMs(page: Page): Promise<number | undefined
 export type ElementSpectrum = {
   peerId: string;
   peakHz: number;
-  /** dB at each tone (the strongest bin within ±2 bins), in the order asked. */
+  /** The tones asked for, and the dB at each (the strongest bin within ±2 bins). */
+  tonesHz: number[];
   toneDb: number[];
   /** Median dB over 100 Hz - 4 kHz: the noise floor. */
   floorDb: number;
@@ -257,9 +287,238 @@ export async function remoteSpectra(
       return {
         peerId,
         peakHz: peakBin * binHz,
+        tonesHz: [...tones],
         toneDb,
         floorDb: sorted[Math.floor(sorted.length / 2)] ?? -200,
       };
     });
   }, tonesHz);
+}
+
+/**
+ * A remote tone is "heard" when its element peaks at it this far above the noise floor
+ * (measured: 80-100 dB above). A tone is "absent" when it is at least ABSENT_BELOW_DB
+ * weaker than the weakest tone heard on the same page: a person's own tone does come
+ * back faintly (measured 40-50 dB down: echo-canceller residue in the others' fake mics).
+ */
+const HEARD_DB = 40;
+const ABSENT_BELOW_DB = 25;
+
+function dbAt(spectrum: ElementSpectrum, toneHz: number): number {
+  return spectrum.toneDb[spectrum.tonesHz.indexOf(toneHz)] ?? -200;
+}
+
+/** This person's <audio> element carries their tone, clearly. Returns its level (dB). */
+export function heardLevel(
+  spectra: readonly ElementSpectrum[],
+  peerId: string | undefined,
+  toneHz: number,
+): number | undefined {
+  const element = spectra.find((s) => s.peerId === peerId);
+  if (!element || Math.abs(element.peakHz - toneHz) > 15) return undefined;
+  const db = dbAt(element, toneHz);
+  return db - element.floorDb >= HEARD_DB ? db : undefined;
+}
+
+/** The tone is nowhere on the page, compared with a tone that is heard (`referenceDb`). */
+export function isAbsent(
+  spectra: readonly ElementSpectrum[],
+  toneHz: number,
+  referenceDb: number,
+): boolean {
+  return spectra.every((s) => dbAt(s, toneHz) <= referenceDb - ABSENT_BELOW_DB);
+}
+
+export function describeSpectra(spectra: readonly ElementSpectrum[]): string {
+  return spectra
+    .map(
+      (s) =>
+        `${s.peerId.slice(0, 8)}: peak ${s.peakHz.toFixed(0)} Hz, floor ${s.floorDb.toFixed(0)} dB, ` +
+        s.tonesHz.map((hz, i) => `${hz} Hz ${(s.toneDb[i] ?? -200).toFixed(0)} dB`).join(', '),
+    )
+    .join('; ');
+}
+
+/** One received audio stream, as seen by `startMediaWatch` (times are `Date.now()` ms). */
+export type WatchedStream = {
+  /** The sender, from the `<audio data-peer-id>` element playing this stream's track. */
+  peerId: string;
+  /** Which of the page's RTCPeerConnections (in creation order) receives it. */
+  connection: number;
+  packetsReceived: number;
+  /** First sampled after the watch started (a stream set up again, e.g. after a rejoin). */
+  isNew: boolean;
+  /** Last packet before the stream first went quiet for `stallMs` (streams seen at the start). */
+  stalledAt?: number;
+  /** First packet of a new stream, or the first packet after a stall. */
+  flowingAt?: number;
+  lastPacketAt?: number;
+};
+
+/** A change of an RTCPeerConnection's `connectionState`, sampled every `intervalMs`. */
+export type StateChange = { at: number; connection: number; state: string };
+
+export type MediaWatch = { startedAt: number; streams: WatchedStream[]; states: StateChange[] };
+
+type WatchGlobals = ProbeGlobals & {
+  document: {
+    querySelectorAll(
+      selector: string,
+    ): Iterable<{ dataset: Record<string, string | undefined>; srcObject: unknown }>;
+  };
+  __gtWatch?: MediaWatch & { timer: number };
+};
+
+/**
+ * Samples every open RTCPeerConnection of the page every `intervalMs` from now on: the
+ * packets received on each inbound audio stream (which stalls, which flows again, which
+ * is new) and every connectionState change. `readMediaWatch` returns what it saw, so a
+ * test can time a recovery from its own clock (`Date.now()`, shared with the page).
+ */
+export async function startMediaWatch(
+  page: Page,
+  { intervalMs = 50, stallMs = 500 } = {},
+): Promise<void> {
+  await page.evaluate(
+    ({ intervalMs, stallMs }) => {
+      const g = globalThis as unknown as WatchGlobals;
+      if (g.__gtWatch) clearInterval(g.__gtWatch.timer);
+      const connections = g.__gtConnections ?? [];
+      const startedAt = Date.now();
+      const streams = new Map<string, WatchedStream>();
+      const states: StateChange[] = [];
+      const lastState = new Map<number, string>();
+      let first = true;
+      let busy = false;
+      const sample = async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          const now = Date.now();
+          const trackPeers = new Map<string, string>();
+          for (const element of g.document.querySelectorAll('audio[data-peer-id]')) {
+            const stream = element.srcObject as { getTracks(): { id: string }[] } | null;
+            for (const track of stream?.getTracks() ?? []) {
+              trackPeers.set(track.id, element.dataset.peerId ?? '');
+            }
+          }
+          for (const [index, pc] of connections.entries()) {
+            if (lastState.get(index) !== pc.connectionState) {
+              lastState.set(index, pc.connectionState);
+              states.push({ at: now, connection: index, state: pc.connectionState });
+            }
+            if (pc.connectionState === 'closed') continue;
+            for (const s of (await pc.getStats()).values()) {
+              if (s.type !== 'inbound-rtp' || s.kind !== 'audio') continue;
+              const key = `${index}:${String(s.id)}`;
+              const packets = Number(s.packetsReceived ?? 0);
+              const peerId = trackPeers.get(String(s.trackIdentifier));
+              let entry = streams.get(key);
+              if (!entry) {
+                entry = {
+                  peerId: peerId ?? '',
+                  connection: index,
+                  packetsReceived: packets,
+                  isNew: !first,
+                };
+                if (entry.isNew && packets > 0) entry.flowingAt = entry.lastPacketAt = now;
+                if (!entry.isNew) entry.lastPacketAt = now;
+                streams.set(key, entry);
+                continue;
+              }
+              if (peerId) entry.peerId = peerId;
+              const quietSince = entry.lastPacketAt;
+              if (!entry.isNew && quietSince !== undefined && now - quietSince >= stallMs) {
+                entry.stalledAt ??= quietSince;
+              }
+              if (packets > entry.packetsReceived) {
+                if (
+                  entry.flowingAt === undefined &&
+                  (entry.isNew || entry.stalledAt !== undefined)
+                ) {
+                  entry.flowingAt = now;
+                }
+                entry.packetsReceived = packets;
+                entry.lastPacketAt = now;
+              }
+            }
+          }
+          first = false;
+        } finally {
+          busy = false;
+        }
+      };
+      const timer = setInterval(() => void sample(), intervalMs) as unknown as number;
+      g.__gtWatch = {
+        startedAt,
+        timer,
+        get streams() {
+          return [...streams.values()];
+        },
+        states,
+      };
+      return sample();
+    },
+    { intervalMs, stallMs },
+  );
+}
+
+export async function readMediaWatch(page: Page): Promise<MediaWatch> {
+  return page.evaluate(() => {
+    const watch = (globalThis as unknown as WatchGlobals).__gtWatch;
+    if (!watch) throw new Error('startMediaWatch was not called on this page');
+    return { startedAt: watch.startedAt, streams: watch.streams, states: [...watch.states] };
+  });
+}
+
+/** The page's open RTCPeerConnections' selected candidate pairs (the browser's side). */
+export async function selectedLocalCandidates(
+  page: Page,
+): Promise<{ connection: number; protocol: string; port: number; candidateType: string }[]> {
+  return page.evaluate(async () => {
+    const connections = (globalThis as unknown as ProbeGlobals).__gtConnections ?? [];
+    const out: { connection: number; protocol: string; port: number; candidateType: string }[] = [];
+    for (const [index, pc] of connections.entries()) {
+      if (pc.connectionState === 'closed') continue;
+      const byId = new Map<string, Record<string, unknown>>();
+      const report = [...(await pc.getStats()).values()];
+      for (const s of report) byId.set(String(s.id), s);
+      for (const s of report) {
+        if (s.type !== 'transport') continue;
+        const pair = byId.get(String(s.selectedCandidatePairId));
+        const local = pair && byId.get(String(pair.localCandidateId));
+        if (!local) continue;
+        out.push({
+          connection: index,
+          protocol: String(local.protocol),
+          port: Number(local.port),
+          candidateType: String(local.candidateType),
+        });
+      }
+    }
+    return out;
+  });
+}
+
+/** Someone whose tone a listener should hear, on the `<audio>` element of `peerId`. */
+export type Speaker = { name: string; toneHz: number; peerId: string | undefined };
+
+/** Waits until `listener` clearly hears every one of `speakers`; the error shows the spectra. */
+export async function waitUntilHears(
+  listener: Person,
+  speakers: readonly Speaker[],
+  tonesHz: readonly number[],
+  { timeoutMs = 10_000 } = {},
+): Promise<ElementSpectrum[]> {
+  let last: ElementSpectrum[] = [];
+  return waitFor(
+    `${listener.name} to hear ${speakers.map((s) => s.name).join(' and ')}`,
+    async () => {
+      last = await remoteSpectra(listener.page, tonesHz);
+      return speakers.every((s) => heardLevel(last, s.peerId, s.toneHz) !== undefined) && last;
+    },
+    { timeoutMs, intervalMs: 200 },
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}\n  spectra: ${describeSpectra(last)}`);
+  });
 }
