@@ -8,10 +8,10 @@
  * The shipped production coturn config is checked by reading it and by running it.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,10 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { iceServersFor, mintTurnCredentials } from '../src/signaling/iceServers.ts';
 import {
+  describeSpectra,
   type ElementSpectrum,
+  ensureClientBuilt,
+  heardLevel,
   launchPerson,
   type Person,
   remoteSpectra,
@@ -38,7 +41,6 @@ import { writeSineWav } from './support/wav.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const EXAMPLE = join(ROOT, 'config/turnserver.conf.example');
 const UCLIENT = '/usr/bin/turnutils_uclient';
-const CLIENT_INDEX = join(ROOT, 'dist/client/index.html');
 
 const PEOPLE = [
   { name: 'Ada', toneHz: 500 },
@@ -47,30 +49,9 @@ const PEOPLE = [
 ] as const;
 const TONES: readonly number[] = PEOPLE.map((p) => p.toneHz);
 /** A tone is heard when its element peaks at it this far above the noise floor (dB). */
-const HEARD_DB = 40;
 const TTL_SECONDS = 3600;
 /** MEDIA_CONNECT_TIMEOUT_MS in client/src/call.ts (a DOM module the Node tests do not import). */
 const MEDIA_CONNECT_TIMEOUT_MS = 20_000;
-
-function newestMtime(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
-}
-
-/** `npm test` builds first; a direct run builds only if dist is missing or older than client/. */
-function ensureClientBuilt(): void {
-  const sources = Math.max(
-    newestMtime(join(ROOT, 'client')),
-    newestMtime(join(ROOT, 'vite.config.ts')),
-  );
-  if (existsSync(CLIENT_INDEX) && statSync(CLIENT_INDEX).mtimeMs >= sources) return;
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build'], {
-    cwd: ROOT,
-    stdio: 'pipe',
-    timeout: 120_000,
-  });
-}
 
 // ---------------------------------------------------------------------------
 // In the page (init script): every RTCPeerConnection with the configurations it was
@@ -139,23 +120,6 @@ async function peerConnections(page: Page): Promise<PcSummary[]> {
 }
 
 // ---------------------------------------------------------------------------
-
-function heardLevel(spectra: readonly ElementSpectrum[], peerId: string, toneHz: number) {
-  const element = spectra.find((s) => s.peerId === peerId);
-  if (!element || Math.abs(element.peakHz - toneHz) > 15) return undefined;
-  const db = element.toneDb[TONES.indexOf(toneHz)] ?? -200;
-  return db - element.floorDb >= HEARD_DB ? db : undefined;
-}
-
-function describeSpectra(spectra: readonly ElementSpectrum[]): string {
-  return spectra
-    .map(
-      (s) =>
-        `${s.peerId.slice(0, 8)}: peak ${s.peakHz.toFixed(0)} Hz, floor ${s.floorDb.toFixed(0)} dB, ` +
-        TONES.map((hz, i) => `${hz} Hz ${(s.toneDb[i] ?? -200).toFixed(0)} dB`).join(', '),
-    )
-    .join('; ');
-}
 
 function newSecret(): string {
   return randomBytes(24).toString('base64url');
