@@ -364,3 +364,28 @@ describe('reconnecting', () => {
     assert.equal(spuriousLeave, false);
   });
 });
+
+describe('joins that never connect', () => {
+  test('are released after JOIN_TIMEOUT_MS, with a message to the client', async () => {
+    const slow = await startTestServer({ JOIN_TIMEOUT_MS: '1000' });
+    try {
+      const c = await SignalingClient.connect(slow.url);
+      clients.push(c);
+      const { routerRtpCapabilities } = await c.call('capabilities', {});
+      const kicked = c.next('kicked', 5000);
+      const me = await c.call('join', {
+        roomId: 'stuck',
+        nickname: 'Slow',
+        rtpCapabilities: routerRtpCapabilities,
+      });
+      const room = slow.server.rooms.get('stuck');
+      assert.equal(room?.peers.has(me.peerId), true);
+      assert.match((await kicked).reason, /did not come up/);
+      assert.equal(room?.peers.has(me.peerId), false);
+      // Its transports are gone (or the whole room already closed, being empty).
+      if (room && !room.closed) assert.equal((await room.router.dump()).transportIds.length, 0);
+    } finally {
+      await slow.stop();
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
+import { RECONNECT_BACKOFF } from '../../src/signaling/limits.ts';
 import type {
   Ack,
   ClientToServerEvents,
@@ -42,9 +43,7 @@ export class Signaling {
       // polling stays as the fallback for networks that block WebSockets.
       transports: ['websocket', 'polling'],
       tryAllTransports: true,
-      reconnectionDelay: 500,
-      reconnectionDelayMax: 5_000,
-      randomizationFactor: 0.5,
+      ...RECONNECT_BACKOFF,
     });
   }
 
