@@ -20,14 +20,13 @@ import {
   heardLevel,
   isAbsent,
   joinToFirstAudioMs,
-  launchPerson,
+  launchPeople,
   type Person,
   remoteSpectra,
   waitFor,
   waitUntilHears,
 } from './support/browser.ts';
 import { freePort } from './support/ports.ts';
-import { writeSineWav } from './support/wav.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SCREENSHOTS = join(ROOT, 'artifacts/screenshots');
@@ -79,19 +78,7 @@ describe('browser end to end: three people in one room', { timeout: 240_000 }, (
         logger,
       });
       baseUrl = `http://127.0.0.1:${port}`;
-      // Chromium start-up takes seconds: launch everyone before anything is timed.
-      const launched = await Promise.allSettled(
-        PEOPLE.map(async ({ name, toneHz }) =>
-          launchPerson({
-            name,
-            toneHz,
-            fakeMicWav: await writeSineWav(join(tmp, `${name}-${toneHz}hz.wav`), toneHz),
-          }),
-        ),
-      );
-      for (const result of launched) if (result.status === 'fulfilled') people.push(result.value);
-      const failed = launched.find((r) => r.status === 'rejected');
-      if (failed) throw (failed as PromiseRejectedResult).reason;
+      await launchPeople(PEOPLE, tmp, people);
       await mkdir(SCREENSHOTS, { recursive: true });
       // The join page, before anyone joins (its Device loads on page load, as for a person).
       await Promise.all(people.map((p) => p.page.goto(`${baseUrl}/r/${roomId}`)));

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import {
   ensureClientBuilt,
-  launchPerson,
+  launchPeople,
   type MediaWatch,
   type Person,
   readMediaWatch,
@@ -27,7 +27,6 @@ import {
   waitUntilHears,
 } from './support/browser.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
-import { writeSineWav } from './support/wav.ts';
 
 const PEOPLE = [
   { name: 'Ada', toneHz: 500 },
@@ -164,19 +163,7 @@ describe('browser resilience: worker crash and blocked media', { timeout: 150_00
       ensureClientBuilt();
       ts = await startTestServer({ RECONNECT_GRACE_MS: '5000' });
       const { dataDir } = ts;
-      // Chromium start-up takes seconds: launch everyone before anything is timed.
-      const launched = await Promise.allSettled(
-        PEOPLE.map(async ({ name, toneHz }) =>
-          launchPerson({
-            name,
-            toneHz,
-            fakeMicWav: await writeSineWav(join(dataDir, `${name}-${toneHz}hz.wav`), toneHz),
-          }),
-        ),
-      );
-      for (const result of launched) if (result.status === 'fulfilled') people.push(result.value);
-      const failed = launched.find((r) => r.status === 'rejected');
-      if (failed) throw (failed as PromiseRejectedResult).reason;
+      await launchPeople(PEOPLE, dataDir, people);
 
       await Promise.all(people.map((p) => p.page.goto(`${ts?.url}/r/${roomId}`)));
       for (const p of people) {

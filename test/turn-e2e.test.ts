@@ -24,7 +24,7 @@ import {
   type ElementSpectrum,
   ensureClientBuilt,
   heardLevel,
-  launchPerson,
+  launchPeople,
   type Person,
   remoteSpectra,
   waitFor,
@@ -36,7 +36,6 @@ import {
   startCoturnFromExample,
 } from './support/coturn.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
-import { writeSineWav } from './support/wav.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const EXAMPLE = join(ROOT, 'config/turnserver.conf.example');
@@ -137,19 +136,7 @@ describe('TURN end to end: relay-only browsers through coturn', { timeout: 150_0
     async () => {
       ensureClientBuilt();
       tmp = await mkdtemp(join(tmpdir(), 'ghosttalk-turn-e2e-'));
-      // Chromium start-up takes seconds: launch everyone once, for all scenarios.
-      const launched = await Promise.allSettled(
-        PEOPLE.map(async ({ name, toneHz }) =>
-          launchPerson({
-            name,
-            toneHz,
-            fakeMicWav: await writeSineWav(join(tmp, `${name}-${toneHz}hz.wav`), toneHz),
-          }),
-        ),
-      );
-      for (const result of launched) if (result.status === 'fulfilled') people.push(result.value);
-      const failed = launched.find((r) => r.status === 'rejected');
-      if (failed) throw (failed as PromiseRejectedResult).reason;
+      await launchPeople(PEOPLE, tmp, people);
       for (const p of people) {
         await p.page.addInitScript(installPeerConnectionRecorder);
         const received: string[] = [];

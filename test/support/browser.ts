@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { writeSineWav } from './wav.ts';
 
 /** Debian's Chromium; playwright-core drives it (no bundled browser download here). */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -99,6 +100,28 @@ export async function launchPerson(options: {
 }
 
 /** Polls `check` until it returns a value that is not undefined/false, or fails after `timeoutMs`. */
+/**
+ * Launches one Chromium per person, each with a fake microphone playing its tone, all
+ * at once (start-up takes seconds: do it before timing anything). Those launched are
+ * pushed into `into` in `specs` order, even if another failed, so an `after` hook can
+ * close them; then the first failure is thrown.
+ */
+export async function launchPeople(
+  specs: readonly { name: string; toneHz: number }[],
+  wavDir: string,
+  into: Person[],
+): Promise<void> {
+  const launched = await Promise.allSettled(
+    specs.map(async ({ name, toneHz }) => {
+      const fakeMicWav = await writeSineWav(join(wavDir, `${name}-${toneHz}hz.wav`), toneHz);
+      return launchPerson({ name, toneHz, fakeMicWav });
+    }),
+  );
+  for (const result of launched) if (result.status === 'fulfilled') into.push(result.value);
+  const failed = launched.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined | false> | T | undefined | false,
