@@ -1,0 +1,193 @@
+/**
+ * Plain-RTP media load on mediasoup routers: each simulated person is a producer
+ * PlainTransport (comedia: the load generator's packets teach it where they come from)
+ * plus a consumer PlainTransport that sends to one of the load generator's receive
+ * sockets and carries one consumer per other person's producer. No ICE, DTLS or SRTP:
+ * the producers are plain RTP everywhere in this benchmark; consumers are plain RTP
+ * here and real WebRTC (werift, SRTP) in srtpLoad.ts.
+ */
+import type { types } from 'mediasoup';
+import { weriftRtpCapabilities } from '../../test/support/weriftPeer.ts';
+import { type Child, spawnChild } from './ipc.ts';
+import type { Snapshot, StreamKind, StreamSpec } from './loadgen.ts';
+import { producerRtpParameters } from './rtpPacket.ts';
+import { LatencyHistogram } from './stats.ts';
+
+const HOST = '127.0.0.1';
+
+/**
+ * What the receiving side supports. `webrtc`: Opus only, no feedback, no header
+ * extensions (what the werift receivers negotiate, so SRTP and plain compare like for
+ * like). `browser`: the router's full capabilities (NACK, transport-cc, header
+ * extensions), as a browser's consumers get them.
+ */
+export type ConsumerCaps = 'webrtc' | 'browser';
+
+export class LoadGenerator {
+  readonly #child: Child;
+  readonly ports: number[];
+  #nextSsrc = 0x10000 + Math.floor(Math.random() * 0x100000);
+
+  static async start(receiveSockets = 4): Promise<LoadGenerator> {
+    const child = await spawnChild(new URL('./loadgen.ts', import.meta.url));
+    const { ports } = await child.call<{ ports: number[] }>('init', {
+      sockets: receiveSockets,
+      recvBufferBytes: 4 << 20,
+    });
+    return new LoadGenerator(child, ports);
+  }
+
+  private constructor(child: Child, ports: number[]) {
+    this.#child = child;
+    this.ports = ports;
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  ssrc(): number {
+    this.#nextSsrc += 1;
+    return this.#nextSsrc;
+  }
+
+  async addStreams(streams: StreamSpec[]): Promise<void> {
+    for (let i = 0; i < streams.length; i += 2000) {
+      await this.#child.call('addStreams', { streams: streams.slice(i, i + 2000) });
+    }
+  }
+
+  removeStreams(tag: number): Promise<void> {
+    return this.#child.call('removeStreams', { tag });
+  }
+
+  setEnabled(tag: number, on: boolean): Promise<void> {
+    return this.#child.call('setEnabled', { tag, on });
+  }
+
+  snapshot(): Promise<Snapshot> {
+    return this.#child.call<Snapshot>('snapshot');
+  }
+
+  async latency(tag: number, reset = true): Promise<LatencyHistogram> {
+    const sparse = await this.#child.call<[number, number][]>('latency', { tag, reset });
+    return LatencyHistogram.fromSparse(sparse);
+  }
+
+  async stop(): Promise<void> {
+    await this.#child.call('close').catch(() => undefined);
+    await this.#child.stop();
+  }
+}
+
+export type PlainRoomOptions = {
+  /** Peer i lives on routers[i % routers.length]; producers are piped where consumed. */
+  routers: types.Router[];
+  peers: number;
+  /** The first `talkers` peers talk (50 packets/s each). */
+  talkers: number;
+  /** The others: `dtx` sends a 3-byte frame every 400 ms; `muted` sends nothing. */
+  silent: 'dtx' | 'muted';
+  consumerCaps: ConsumerCaps;
+  tag: number;
+  load: LoadGenerator;
+  /** A room's speaking observer (GhostTalk's), which watches every producer. */
+  audioLevelObserver?: types.AudioLevelObserver;
+};
+
+type PlainPeer = {
+  router: types.Router;
+  kind?: StreamKind;
+  producer?: types.Producer;
+  stream?: StreamSpec;
+};
+
+/** One room's worth of plain-RTP people; `streams` are handed to the load generator. */
+export class PlainRoom {
+  readonly transports: types.PlainTransport[] = [];
+  readonly streams: StreamSpec[] = [];
+  consumers = 0;
+
+  static async create(options: PlainRoomOptions): Promise<PlainRoom> {
+    const room = new PlainRoom();
+    try {
+      await room.#build(options);
+    } catch (error) {
+      room.close();
+      throw error;
+    }
+    return room;
+  }
+
+  async #build(options: PlainRoomOptions): Promise<void> {
+    const { routers, peers: count, talkers, silent, load, tag } = options;
+    const peers: PlainPeer[] = [];
+    const pipes = new Map<string, Promise<unknown>>();
+    await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const router = routers[i % routers.length] as types.Router;
+        const kind: StreamKind | undefined =
+          i < talkers ? 'talk' : silent === 'dtx' ? 'dtx' : undefined;
+        const peer: PlainPeer = { router, kind };
+        peers[i] = peer;
+        if (!kind) return;
+        const transport = await this.#transport(router, true);
+        const ssrc = load.ssrc();
+        peer.producer = await transport.produce({
+          kind: 'audio',
+          rtpParameters: producerRtpParameters(ssrc) as unknown as types.RtpParameters,
+        });
+        await options.audioLevelObserver?.addProducer({ producerId: peer.producer.id });
+        peer.stream = { port: transport.tuple.localPort, ssrc, tag, fanout: 0, kind };
+        this.streams.push(peer.stream);
+      }),
+    );
+    const rtpCapabilities = (router: types.Router) =>
+      options.consumerCaps === 'browser' ? router.rtpCapabilities : weriftRtpCapabilities;
+    await Promise.all(
+      peers.map(async (peer, i) => {
+        const sources = peers.filter((p, j) => j !== i && p.producer);
+        if (sources.length === 0) return;
+        const transport = await this.#transport(peer.router, false);
+        await transport.connect({ ip: HOST, port: load.ports[i % load.ports.length] as number });
+        for (const source of sources) {
+          const producer = source.producer as types.Producer;
+          if (source.router !== peer.router) {
+            const key = `${producer.id}:${peer.router.id}`;
+            let pipe = pipes.get(key);
+            if (!pipe) {
+              pipe = source.router.pipeToRouter({ producerId: producer.id, router: peer.router });
+              pipes.set(key, pipe);
+            }
+            await pipe;
+          }
+          await transport.consume({
+            producerId: producer.id,
+            rtpCapabilities: rtpCapabilities(peer.router),
+          });
+          this.consumers += 1;
+          if (source.stream) source.stream.fanout += 1;
+        }
+      }),
+    );
+  }
+
+  async #transport(router: types.Router, comedia: boolean): Promise<types.PlainTransport> {
+    const transport = await router.createPlainTransport({
+      listenInfo: { protocol: 'udp', ip: HOST },
+      rtcpMux: true,
+      comedia,
+    });
+    this.transports.push(transport);
+    return transport;
+  }
+
+  /** Packets per second this room's consumers send when everyone sends as planned. */
+  get forwardedPerSecond(): number {
+    return this.streams.reduce((sum, s) => sum + s.fanout * (s.kind === 'talk' ? 50 : 2.5), 0);
+  }
+
+  close(): void {
+    for (const transport of this.transports) transport.close();
+  }
+}

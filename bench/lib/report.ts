@@ -1,0 +1,450 @@
+/**
+ * Turns the phases' results into latest.json (the keys the issue asks for, plus the
+ * detail behind them), a Markdown table and an SVG chart (and a PNG of it when an SVG
+ * renderer is installed).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BaselineResult } from './baseline.ts';
+import type { CapacityResult } from './capacity.ts';
+import { MAX_LOSS_PCT, MAX_WORKER_CPU_PCT } from './capacity.ts';
+import type { ForwardingCostResult } from './forwardingCost.ts';
+import type { BigRoomResult } from './ghostTalkBigRoom.ts';
+import type { JoinsResult } from './joins.ts';
+import type { Machine } from './machine.ts';
+import { round } from './stats.ts';
+import type { TwoWorkerRoomResult } from './twoWorkerRoom.ts';
+
+const PACKETS_PER_SECOND = 50;
+const REALISTIC_TARGET = 2000;
+
+type Inputs = {
+  machine: Machine;
+  mode: 'short' | 'full';
+  durationS: number;
+  forwarding?: ForwardingCostResult;
+  baseline?: BaselineResult;
+  capacity: CapacityResult[];
+  joins?: JoinsResult;
+  twoWorker?: TwoWorkerRoomResult;
+  bigRoom?: BigRoomResult;
+};
+
+const perCore = (us: number | undefined) =>
+  us ? Math.round(1e6 / (us * PACKETS_PER_SECOND)) : null;
+
+/**
+ * The SRTP limit from the plain-RTP one: SRTP adds a roughly constant cost per packet
+ * (encryption, a longer packet), so the best plain step's CPU plus that extra cost for
+ * its packet rate, scaled to 85 % of a core.
+ */
+function srtpEstimate(result: CapacityResult, srtpExtraUs: number | undefined) {
+  const best = result.best;
+  if (srtpExtraUs === undefined || !best) return null;
+  const cpuPct = best.workerCpuPct + (best.forwardedPps * srtpExtraUs) / 1e4;
+  const rooms = Math.floor((best.rooms * MAX_WORKER_CPU_PCT) / cpuPct);
+  return {
+    rooms,
+    peers: rooms * result.pattern.peersPerRoom,
+    method: `best plain step + ${round(srtpExtraUs, 2)} µs per packet (SRTP − plain, measured), scaled to ${MAX_WORKER_CPU_PCT} % CPU`,
+  };
+}
+
+function capacityKey(result: CapacityResult | undefined, srtpExtraUs: number | undefined) {
+  if (!result) return null;
+  const best = result.best;
+  return {
+    pattern: result.pattern.name,
+    rooms: best?.rooms ?? 0,
+    peersPerRoom: result.pattern.peersPerRoom,
+    talkersPerRoom: result.pattern.talkersPerRoom,
+    lossPct: best?.lossPct ?? null,
+    sfuLossPct: best?.sfuLossPct ?? null,
+    workerCpuPct: best?.workerCpuPct ?? null,
+    peers: best?.peers ?? 0,
+    peersAt85PctCpu: result.peersAt85Pct ?? null,
+    consumers: result.consumers,
+    srtpEstimate: srtpEstimate(result, srtpExtraUs),
+    limitedBy: (() => {
+      const failed = result.steps.find((s) => !s.pass);
+      if (!failed) return 'not reached (largest step passed)';
+      if (failed.workerCpuPct >= MAX_WORKER_CPU_PCT) return `worker CPU >= ${MAX_WORKER_CPU_PCT} %`;
+      return `loss >= ${MAX_LOSS_PCT} %`;
+    })(),
+    steps: result.steps,
+  };
+}
+
+export function buildResults(inputs: Inputs) {
+  const { forwarding: f, baseline: b, joins: j, twoWorker: t, bigRoom: g } = inputs;
+  const us = f?.usPerPacket;
+  const srtp = f?.defaultSrtpProfile === 'AES_CM_128_HMAC_SHA1_80' ? us?.srtpAesCm : us?.srtpGcm;
+  // SRTP's extra cost per packet, like for like (same receivers, same capabilities).
+  const srtpExtraUs = us && srtp ? Math.max(0, srtp - us.plain) : undefined;
+  const allTalking = inputs.capacity.find((c) => c.pattern.name === 'allTalking');
+  const realistic = inputs.capacity.find((c) => c.pattern.name === 'realistic');
+  const realisticKey = capacityKey(realistic, srtpExtraUs);
+  return {
+    machine: inputs.machine,
+    mode: inputs.mode,
+    durationS: inputs.durationS,
+    producers:
+      'plain RTP from Node dgram into PlainTransports (comedia), Opus-sized 100-byte payloads, 50 packets/s per talker, ssrc-audio-level extension',
+    workerCpuUsPerPacket: us
+      ? {
+          srtp: srtp ?? null,
+          plain: us.plain,
+          srtpProfile: f?.defaultSrtpProfile ?? null,
+          srtpGcm: us.srtpGcm,
+          srtpAesCm: us.srtpAesCm,
+          plainBrowserCaps: us.plainBrowserCaps,
+          /** The worker's user time alone (no kernel): what code and crypto changes move. */
+          user: f?.userUsPerPacket,
+          consumersMeasured: f?.consumersPerVariant,
+          detail: f?.steps,
+        }
+      : null,
+    consumersPerCore: us
+      ? { srtp: perCore(srtp), plain: perCore(us.plain), atPacketsPerSecond: PACKETS_PER_SECOND }
+      : null,
+    capacity: capacityKey(allTalking, srtpExtraUs),
+    capacityRealistic: realisticKey,
+    realisticPeersPerCore: realisticKey
+      ? {
+          plainRtp: realisticKey.peers,
+          plainRtpAt85PctCpu: realisticKey.peersAt85PctCpu,
+          srtpEstimate: realisticKey.srtpEstimate?.peers ?? null,
+          target: REALISTIC_TARGET,
+        }
+      : null,
+    joinMs: j?.joinMs ?? null,
+    joinDetail: j
+      ? {
+          withoutClientStallsMs: j.joinMsWithoutClientStalls,
+          clientStalls: j.clientStalls,
+          clientStallNote:
+            "joins in which werift's own ICE gathering (createOffer/setLocalDescription) took over 1 s; it stalls ~5 s at times when many connections gather at once, a load-generator artifact (the server's acks and DTLS were fast)",
+          sequentialMs: j.sequentialMs,
+          burstMs: j.burstMs,
+          slowJoins: j.slowJoins,
+          rooms: j.rooms,
+        }
+      : null,
+    roundTripsPerJoin: j?.roundTripsPerJoin ?? null,
+    requestsPerJoin: j?.requestsPerJoin ?? null,
+    nodeCpuMsPerJoin: j?.nodeCpuMsPerJoin ?? null,
+    heapKbPerPeer: j?.heapKbPerPeer ?? null,
+    bareMediasoupRatio: b?.ratio ?? null,
+    baseline: b ?? null,
+    sfuAddedLatencyMs: b
+      ? {
+          p50: b.latency.ghostTalk.p50,
+          p99: b.latency.ghostTalk.p99,
+          loopbackFloor: b.latency.loopbackFloor,
+          bare: b.latency.bare,
+          note: 'send stamp in the payload to receipt at a plain-RTP consumer, one process, loopback; includes two loopback hops and Node event-loop delay (see loopbackFloor for the path without the SFU)',
+        }
+      : null,
+    twoWorkerRoom: {
+      ghostTalk: g
+        ? {
+            setup:
+              'one GhostTalk room through signaling + werift (SRTP); server with RTC_WORKERS=1, then RTC_WORKERS=2 with WORKER_CONSUMER_BUDGET at half the room',
+            ...g,
+          }
+        : null,
+      bareAtScale: t
+        ? {
+            setup:
+              'bare mediasoup: one room, producers piped with pipeToRouter to a router on the second worker, peers split evenly; plain RTP; same load, windows alternating',
+            peers: t.peers,
+            talkers: t.talkers,
+            consumers: t.consumers,
+            oneWorker: t.oneWorker,
+            twoWorkers: t.twoWorkers,
+            cpuRatio: round(t.twoWorkers.workerCpuPct / t.oneWorker.workerCpuPct, 2),
+            busiestWorkerRatio: round(
+              Math.max(...t.twoWorkers.perWorkerCpuPct) / Math.max(...t.oneWorker.perWorkerCpuPct),
+              2,
+            ),
+          }
+        : null,
+    },
+  };
+}
+
+export type Results = ReturnType<typeof buildResults>;
+
+const fmt = (v: unknown, unit = '') =>
+  v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v))
+    ? '—'
+    : `${v}${unit}`;
+
+export function markdown(r: Results): string {
+  const m = r.machine;
+  const rows: [string, string, string][] = [];
+  const w = r.workerCpuUsPerPacket;
+  if (w) {
+    rows.push([
+      '1. Worker CPU per forwarded packet',
+      `SRTP ${fmt(w.srtp)} µs (${w.srtpProfile}; AES-CM ${fmt(w.srtpAesCm)} µs) · plain ${fmt(w.plain)} µs · plain with NACK/TWCC ${fmt(w.plainBrowserCaps)} µs`,
+      `user time only: SRTP ${fmt(w.user?.srtpGcm)} · plain ${fmt(w.user?.plain)} µs; target SRTP ≤ 10 µs; plain-RTP producers`,
+    ]);
+    rows.push([
+      '1. Consumers per core at 50 packets/s',
+      `SRTP ${fmt(r.consumersPerCore?.srtp)} · plain ${fmt(r.consumersPerCore?.plain)}`,
+      'from the µs above',
+    ]);
+  }
+  for (const c of [r.capacity, r.capacityRealistic]) {
+    if (!c) continue;
+    rows.push([
+      `2. Capacity, ${c.pattern === 'allTalking' ? 'everyone talking' : 'realistic (1 speaker in 10, DTX)'}`,
+      `${c.rooms} rooms × ${c.peersPerRoom} = ${c.peers} peers at ${fmt(c.workerCpuPct, ' %')} CPU, loss ${fmt(c.lossPct, ' %')} (SFU ${fmt(c.sfuLossPct, ' %')})`,
+      `plain-RTP consumers; SRTP ≈ ${fmt(c.srtpEstimate?.peers)} peers at 85 % CPU; next step: ${c.limitedBy}`,
+    ]);
+  }
+  if (r.realisticPeersPerCore) {
+    const p = r.realisticPeersPerCore;
+    rows.push([
+      '2. Realistic peers per core',
+      `${p.plainRtp} measured (plain) · at 85 % CPU: plain ${fmt(p.plainRtpAt85PctCpu)}, SRTP ≈ ${fmt(p.srtpEstimate)}`,
+      `target ${p.target}`,
+    ]);
+  }
+  if (r.joinMs) {
+    const bursts = Object.entries(r.joinDetail?.burstMs ?? {})
+      .map(([n, s]) => `bursts of ${n}: p50 ${s.p50} / max ${s.max}`)
+      .join('; ');
+    rows.push([
+      '3. Join → first audio (ms)',
+      `p50 ${r.joinMs.p50} · p95 ${r.joinMs.p95} · max ${r.joinMs.max} (n=${r.joinMs.n})`,
+      `without werift's own gathering stalls (${r.joinDetail?.clientStalls} joins): p95 ${r.joinDetail?.withoutClientStallsMs.p95} · max ${r.joinDetail?.withoutClientStallsMs.max}; one at a time p50 ${r.joinDetail?.sequentialMs.p50}; ${bursts}`,
+    ]);
+    rows.push([
+      '3. Signaling round trips per join',
+      `${r.roundTripsPerJoin} (${r.requestsPerJoin} requests)`,
+      'after page load; as the browser app issues them',
+    ]);
+    rows.push([
+      '4. Server Node CPU per join',
+      `${fmt(r.nodeCpuMsPerJoin, ' ms')}`,
+      'connect + join + leave, idle subtracted',
+    ]);
+    rows.push([
+      '4. Server heap per connected peer',
+      `${fmt(r.heapKbPerPeer, ' kB')}`,
+      'rooms of 10',
+    ]);
+  }
+  if (r.baseline) {
+    rows.push([
+      '5. GhostTalk ÷ bare mediasoup (µs/packet)',
+      `${r.bareMediasoupRatio} (${r.baseline.ghostTalk.usPerPacket} ÷ ${r.baseline.bare.usPerPacket} µs)`,
+      `${r.baseline.rooms} rooms × ${r.baseline.peersPerRoom} talking, same run`,
+    ]);
+  }
+  if (r.sfuAddedLatencyMs) {
+    const s = r.sfuAddedLatencyMs;
+    rows.push([
+      '6. SFU transit p50 / p99 (ms)',
+      `${s.p50} / ${s.p99}`,
+      `loopback without SFU ${s.loopbackFloor.p50} / ${s.loopbackFloor.p99}`,
+    ]);
+  }
+  const g = r.twoWorkerRoom.ghostTalk;
+  if (g) {
+    const one = g.oneWorker;
+    const two = g.twoWorkers;
+    rows.push([
+      'Large room through GhostTalk: 1 vs 2 workers',
+      `${g.peers} peers, ${g.talkers} talking (SRTP): 1 worker ${one.workerCpuPct} % (${one.usPerPacket} µs/packet), 2 workers ${two.perWorkerCpuPct.join(' % + ')} % (${two.usPerPacket} µs/packet, ${two.routers} routers, consumers ${two.consumersPerWorker.join(' + ')})`,
+      `loss ${one.lossPct} % vs ${two.lossPct} %; join p50 ${one.joinMs.p50} vs ${two.joinMs.p50} ms`,
+    ]);
+  }
+  if (r.twoWorkerRoom.bareAtScale) {
+    const t = r.twoWorkerRoom.bareAtScale;
+    rows.push([
+      'Large room, bare mediasoup at scale: 1 vs 2 workers',
+      `${t.peers} peers, ${t.talkers} talking (${t.consumers} consumers): 1 worker ${t.oneWorker.workerCpuPct} %, 2 workers ${t.twoWorkers.perWorkerCpuPct.join(' % + ')} %`,
+      `busiest worker ×${t.busiestWorkerRatio}, total CPU ×${t.cpuRatio}; loss ${t.oneWorker.lossPct} % vs ${t.twoWorkers.lossPct} %; transit p99 ${t.oneWorker.latencyMs.p99} vs ${t.twoWorkers.latencyMs.p99} ms`,
+    ]);
+  }
+  const table = [
+    '| What | Result | Notes |',
+    '| --- | --- | --- |',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
+  return [
+    `### Benchmark (${r.mode}, ${m.date.slice(0, 10)})`,
+    '',
+    `${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, ${m.os}, Node ${m.node}, mediasoup ${m.mediasoup}; worker SRTP crypto: ${m.workerBinary.srtpCrypto}; load average at start ${m.loadAverageAtStart}; run took ${r.durationS} s.`,
+    '',
+    table,
+    '',
+  ].join('\n');
+}
+
+/** Capacity steps (CPU vs peers) and µs per packet, as one SVG. */
+export function svgChart(r: Results): string {
+  const W = 900;
+  const H = 360;
+  const parts: string[] = [];
+  const text = (x: number, y: number, s: string, extra = '') =>
+    `<text x="${x}" y="${y}" ${extra}>${s.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`;
+  // Left panel: capacity steps.
+  const L = { x: 60, y: 40, w: 440, h: 260 };
+  const series = [r.capacity, r.capacityRealistic].filter((c) => c !== null);
+  const maxPeers = Math.max(100, ...series.flatMap((c) => c.steps.map((s) => s.peers))) * 1.05;
+  const px = (peers: number) => L.x + (peers / maxPeers) * L.w;
+  const py = (pct: number) => L.y + L.h - (Math.min(pct, 110) / 110) * L.h;
+  parts.push(
+    text(L.x, 24, 'Worker CPU (% of one core) vs peers on one worker', 'font-weight="bold"'),
+  );
+  parts.push(
+    `<rect x="${L.x}" y="${L.y}" width="${L.w}" height="${L.h}" fill="none" stroke="#999"/>`,
+  );
+  for (const pct of [0, 25, 50, 85, 100]) {
+    const y = py(pct);
+    const color = pct === 85 ? '#d33' : '#ddd';
+    parts.push(
+      `<line x1="${L.x}" y1="${y}" x2="${L.x + L.w}" y2="${y}" stroke="${color}"${pct === 85 ? ' stroke-dasharray="6 4"' : ''}/>`,
+    );
+    parts.push(text(L.x - 8, y + 4, `${pct}%`, 'text-anchor="end" font-size="11"'));
+  }
+  for (let p = 0; p <= maxPeers; p += maxPeers > 2000 ? 500 : 250) {
+    parts.push(text(px(p), L.y + L.h + 16, String(p), 'text-anchor="middle" font-size="11"'));
+  }
+  parts.push(
+    text(
+      L.x + L.w / 2,
+      L.y + L.h + 34,
+      'peers (rooms of 10)',
+      'text-anchor="middle" font-size="12"',
+    ),
+  );
+  const colors = ['#1f77b4', '#2ca02c'];
+  series.forEach((c, i) => {
+    const color = colors[i] ?? '#555';
+    const points = c.steps.map((s) => `${px(s.peers).toFixed(1)},${py(s.workerCpuPct).toFixed(1)}`);
+    parts.push(
+      `<polyline points="${points.join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`,
+    );
+    for (const s of c.steps) {
+      const fill = s.pass ? color : '#d33';
+      parts.push(
+        `<circle cx="${px(s.peers).toFixed(1)}" cy="${py(s.workerCpuPct).toFixed(1)}" r="4" fill="${fill}"/>`,
+      );
+    }
+    const label =
+      c.pattern === 'allTalking' ? 'everyone talking' : 'realistic (1 of 10 talks, DTX)';
+    // Legend at the lower right, clear of the steep everyone-talking line.
+    const ly = L.y + L.h - 58 + i * 18;
+    const lx = L.x + L.w - 290;
+    parts.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${color}"/>`);
+    parts.push(text(lx + 18, ly, `${label}: ${c.peers} peers pass`, 'font-size="12"'));
+  });
+  parts.push(
+    text(
+      L.x + L.w - 290,
+      L.y + L.h - 58 + series.length * 18,
+      'red dot: first step over the limit',
+      'font-size="11" fill="#d33"',
+    ),
+  );
+  // Right panel: µs per packet.
+  const R = { x: 580, y: 40, w: 290, h: 260 };
+  parts.push(text(R.x - 20, 24, 'Worker CPU µs per forwarded packet', 'font-weight="bold"'));
+  const bars: [string, number | null | undefined][] = [
+    [
+      `SRTP ${r.workerCpuUsPerPacket?.srtpProfile === 'AES_CM_128_HMAC_SHA1_80' ? 'AES-CM' : 'GCM'}`,
+      r.workerCpuUsPerPacket?.srtp,
+    ],
+    ['SRTP AES-CM', r.workerCpuUsPerPacket?.srtpAesCm],
+    ['plain', r.workerCpuUsPerPacket?.plain],
+    ['plain+NACK/TWCC', r.workerCpuUsPerPacket?.plainBrowserCaps],
+    ['rooms, bare *', r.baseline?.bare.usPerPacket],
+    ['rooms, GhostTalk *', r.baseline?.ghostTalk.usPerPacket],
+  ];
+  const maxUs = Math.max(12, ...bars.map(([, v]) => v ?? 0)) * 1.1;
+  const barH = R.h / bars.length;
+  const bx = (v: number) => R.x + 110 + (v / maxUs) * (R.w - 110);
+  bars.forEach(([label, value], i) => {
+    const y = R.y + i * barH + 6;
+    parts.push(text(R.x + 104, y + barH / 2, label, 'text-anchor="end" font-size="12"'));
+    if (value) {
+      parts.push(
+        `<rect x="${R.x + 110}" y="${y}" width="${(bx(value) - R.x - 110).toFixed(1)}" height="${barH - 14}" fill="#1f77b4"/>`,
+      );
+      parts.push(text(bx(value) + 4, y + barH / 2, value.toFixed(1), 'font-size="12"'));
+    }
+  });
+  const target = bx(10);
+  parts.push(
+    `<line x1="${target}" y1="${R.y}" x2="${target}" y2="${R.y + R.h}" stroke="#d33" stroke-dasharray="6 4"/>`,
+  );
+  parts.push(
+    text(
+      target,
+      R.y + R.h + 16,
+      'SRTP target 10 µs',
+      'text-anchor="middle" font-size="11" fill="#d33"',
+    ),
+  );
+  parts.push(
+    text(
+      R.x - 30,
+      R.y + R.h + 32,
+      `top four: ${r.workerCpuUsPerPacket?.consumersMeasured ?? '?'} consumers, ${r.workerCpuUsPerPacket?.detail?.plain?.forwardedPps ?? '?'} pkt/s; * all talking, ${r.baseline?.ghostTalk.forwardedPps ?? '?'} pkt/s`,
+      'font-size="10" fill="#555"',
+    ),
+  );
+  const m = r.machine;
+  parts.push(
+    text(
+      20,
+      H - 12,
+      `${m.cpu}, ${m.cores} cores · mediasoup ${m.mediasoup} · ${m.date.slice(0, 16)}Z · ${r.mode} run`,
+      'font-size="11" fill="#555"',
+    ),
+  );
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>${parts.join('')}</svg>\n`;
+}
+
+/** A PNG of the SVG when a real renderer is installed (rsvg-convert, ImageMagick). */
+function renderPng(svgPath: string, pngPath: string): boolean {
+  const attempts: [string, string[]][] = [
+    ['rsvg-convert', ['-o', pngPath, svgPath]],
+    ['/usr/bin/convert', [svgPath, pngPath]],
+  ];
+  for (const [command, args] of attempts) {
+    try {
+      execFileSync(command, args, { stdio: 'ignore', timeout: 30_000 });
+      return true;
+    } catch {
+      // Try the next renderer.
+    }
+  }
+  return false;
+}
+
+export async function writeResults(r: Results, dir: string) {
+  mkdirSync(dir, { recursive: true });
+  const json = `${JSON.stringify(r, null, 2)}\n`;
+  const stamp = r.machine.date.replace(/[:.]/g, '-').slice(0, 19);
+  const md = markdown(r);
+  const paths = [
+    join(dir, 'latest.json'),
+    join(dir, `${stamp}-${r.mode}.json`),
+    join(dir, 'latest.md'),
+    join(dir, 'latest.svg'),
+  ];
+  writeFileSync(paths[0] as string, json);
+  writeFileSync(paths[1] as string, json);
+  writeFileSync(paths[2] as string, md);
+  writeFileSync(paths[3] as string, svgChart(r));
+  const png = join(dir, 'latest.png');
+  if (renderPng(paths[3] as string, png)) paths.push(png);
+  return { paths, markdown: md };
+}

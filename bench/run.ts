@@ -1,0 +1,169 @@
+/**
+ * GhostTalk benchmark: `npm run bench` (about 12 minutes) or `npm run bench -- --short`
+ * (under 3 minutes, the CI smoke run). Prints as it goes and writes
+ * bench/results/latest.{json,md,svg,png} plus a dated copy of the JSON.
+ *
+ *   --short          fewer, shorter steps
+ *   --only=a,b       run only some phases: forwarding, baseline, capacity, joins, twoWorker
+ *   --out=DIR        results folder (default bench/results)
+ *
+ * MEDIASOUP_WORKER_BIN=<path> benchmarks another worker build (mediasoup reads it).
+ */
+import { parseArgs } from 'node:util';
+import { type BaselineResult, measureBaseline } from './lib/baseline.ts';
+import { type CapacityResult, findCapacity, type Pattern } from './lib/capacity.ts';
+import { type ForwardingCostResult, measureForwardingCost } from './lib/forwardingCost.ts';
+import { type BigRoomResult, measureGhostTalkBigRoom } from './lib/ghostTalkBigRoom.ts';
+import { GhostTalkRooms } from './lib/ghostTalkRooms.ts';
+import { spawnChild } from './lib/ipc.ts';
+import { type JoinsResult, measureJoins } from './lib/joins.ts';
+import { describeMachine } from './lib/machine.ts';
+import { LoadGenerator } from './lib/plainRtp.ts';
+import { buildResults, writeResults } from './lib/report.ts';
+import { SrtpReceivers } from './lib/srtpLoad.ts';
+import { measureTwoWorkerRoom, type TwoWorkerRoomResult } from './lib/twoWorkerRoom.ts';
+
+const PHASES = ['forwarding', 'baseline', 'capacity', 'joins', 'twoWorker'] as const;
+type Phase = (typeof PHASES)[number];
+
+const { values } = parseArgs({
+  options: {
+    short: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    out: { type: 'string', default: new URL('./results/', import.meta.url).pathname },
+  },
+});
+const short = values.short ?? false;
+const only = new Set((values.only?.split(',') ?? PHASES) as Phase[]);
+for (const phase of only) {
+  if (!PHASES.includes(phase))
+    throw new Error(`unknown phase ${phase}; phases: ${PHASES.join(', ')}`);
+}
+
+/** Sizes per mode: short keeps every phase but with fewer, shorter windows. */
+const plan = short
+  ? {
+      forwarding: { producers: 2, consumersPerProducer: 10, rounds: 1, windowMs: 2500 },
+      baseline: { rooms: 2, peersPerRoom: 10, rounds: 2, windowMs: 2000 },
+      capacity: { maxSteps: 2, windows: 1, windowMs: 2500 },
+      joins: { rooms: 2, sequential: 4, bursts: [5], heapPeers: 20 },
+      twoWorker: { peers: 60, talkers: 2, rounds: 1, windowMs: 2500 },
+      bigRoom: { talkers: 2, listeners: 8, windowMs: 3000 },
+    }
+  : {
+      forwarding: { producers: 5, consumersPerProducer: 20, rounds: 4, windowMs: 4000 },
+      baseline: { rooms: 4, peersPerRoom: 10, rounds: 3, windowMs: 4000 },
+      capacity: { maxSteps: 7, windows: 3, windowMs: 4000 },
+      joins: { rooms: 4, sequential: 24, bursts: [5, 5, 10, 10], heapPeers: 100 },
+      twoWorker: { peers: 200, talkers: 4, rounds: 3, windowMs: 4000 },
+      bigRoom: { talkers: 2, listeners: 40, windowMs: 8000 },
+    };
+
+const patterns: Pattern[] = [
+  { name: 'allTalking', peersPerRoom: 10, talkersPerRoom: 10, silent: 'dtx', firstRooms: 3 },
+  { name: 'realistic', peersPerRoom: 10, talkersPerRoom: 1, silent: 'dtx', firstRooms: 20 },
+];
+
+const started = performance.now();
+const log = (line: string) => {
+  const s = ((performance.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stdout.write(`[${s}s] ${line}\n`);
+};
+
+async function main(): Promise<void> {
+  const machine = describeMachine();
+  log(
+    `GhostTalk benchmark (${short ? 'short' : 'full'}) on ${machine.cpu}, ${machine.cores} cores, ` +
+      `load average ${machine.loadAverageAtStart}; worker ${machine.workerBinary.path} ` +
+      `(SRTP crypto: ${machine.workerBinary.srtpCrypto})`,
+  );
+  let forwarding: ForwardingCostResult | undefined;
+  let baseline: BaselineResult | undefined;
+  const capacity: CapacityResult[] = [];
+  let joins: JoinsResult | undefined;
+  let twoWorker: TwoWorkerRoomResult | undefined;
+  let bigRoom: BigRoomResult | undefined;
+
+  const load = await LoadGenerator.start();
+  try {
+    if (only.has('forwarding')) {
+      log('1. Forwarding cost: plain-RTP producers -> SRTP (werift) and plain-RTP consumers');
+      const receivers = await SrtpReceivers.start();
+      try {
+        forwarding = await measureForwardingCost({ load, receivers, ...plan.forwarding, log });
+      } finally {
+        await receivers.stop();
+      }
+    }
+    if (only.has('baseline') || only.has('capacity')) {
+      const ghostTalk = await GhostTalkRooms.start({ RTC_WORKERS: '1' });
+      try {
+        if (only.has('baseline')) {
+          log('5/6. GhostTalk rooms vs bare mediasoup, same load; SFU transit time');
+          baseline = await measureBaseline({ load, ghostTalk, ...plan.baseline, log });
+        }
+        if (only.has('capacity')) {
+          for (const [i, pattern] of patterns.entries()) {
+            log(
+              `2. Capacity, ${pattern.name}: one worker, stepping up until loss >= 1 % or CPU >= 85 %`,
+            );
+            capacity.push(
+              await findCapacity({ load, ghostTalk, pattern, tag: 30 + i, ...plan.capacity, log }),
+            );
+          }
+        }
+      } finally {
+        await ghostTalk.stop();
+      }
+    }
+    if (only.has('twoWorker')) {
+      log(
+        'Large room, bare mediasoup at scale: one worker vs two (producers piped with pipeToRouter)',
+      );
+      twoWorker = await measureTwoWorkerRoom({ load, ...plan.twoWorker, log });
+    }
+  } finally {
+    await load.stop();
+  }
+  if (only.has('joins')) {
+    log('3/4. Joins through signaling + WebRTC; server CPU and heap in its own process');
+    const server = await spawnChild(new URL('./lib/serverChild.ts', import.meta.url), [
+      '--expose-gc',
+    ]);
+    try {
+      const { url } = await server.call<{ url: string }>('start', { env: { RTC_WORKERS: '1' } });
+      joins = await measureJoins({ server, url, ...plan.joins, log });
+    } finally {
+      await server.call('stop').catch(() => undefined);
+      await server.stop();
+    }
+  }
+
+  if (only.has('twoWorker')) {
+    log('Large room through GhostTalk (signaling + werift): RTC_WORKERS=1 vs 2');
+    bigRoom = await measureGhostTalkBigRoom({ ...plan.bigRoom, log });
+  }
+
+  const results = buildResults({
+    machine,
+    mode: short ? 'short' : 'full',
+    durationS: Math.round((performance.now() - started) / 1000),
+    forwarding,
+    baseline,
+    capacity,
+    joins,
+    twoWorker,
+    bigRoom,
+  });
+  const files = await writeResults(results, values.out as string);
+  process.stdout.write(`\n${files.markdown}\n`);
+  log(`wrote ${files.paths.join(', ')}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
