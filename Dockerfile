@@ -12,7 +12,8 @@ RUN bash scripts/setup.sh \
  && npm prune --omit=dev --omit=optional --no-audit --no-fund
 
 FROM node:24-bookworm-slim
-# Shared libraries the system-built worker links against (harmless with a prebuilt one).
+# Shared libraries the system-built worker links against (libsrtp2 only when its OpenSSL
+# build fell back to Debian's; all harmless with a prebuilt worker).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libuv1 libssl3 libsrtp2-1 libabsl20220623 \
  && rm -rf /var/lib/apt/lists/*
