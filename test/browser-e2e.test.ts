@@ -21,8 +21,10 @@ import {
   isAbsent,
   joinToFirstAudioMs,
   launchPeople,
+  PEOPLE,
   type Person,
   remoteSpectra,
+  TONES,
   waitFor,
   waitUntilHears,
 } from './support/browser.ts';
@@ -30,14 +32,6 @@ import { freePort } from './support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SCREENSHOTS = join(ROOT, 'artifacts/screenshots');
-
-/** Far apart in an FFT with ~5.4 Hz bins, and none a harmonic of another. */
-const PEOPLE = [
-  { name: 'Ada', toneHz: 500 },
-  { name: 'Bo', toneHz: 700 },
-  { name: 'Cy', toneHz: 1100 },
-] as const;
-const TONES: readonly number[] = PEOPLE.map((p) => p.toneHz);
 
 const RECONNECT_GRACE_MS = 3_000;
 

@@ -19,21 +19,16 @@ import {
   ensureClientBuilt,
   launchPeople,
   type MediaWatch,
+  PEOPLE,
   type Person,
   readMediaWatch,
   selectedLocalCandidates,
   startMediaWatch,
+  TONES,
   waitFor,
   waitUntilHears,
 } from './support/browser.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
-
-const PEOPLE = [
-  { name: 'Ada', toneHz: 500 },
-  { name: 'Bo', toneHz: 700 },
-  { name: 'Cy', toneHz: 1100 },
-] as const;
-const TONES: readonly number[] = PEOPLE.map((p) => p.toneHz);
 
 /** Generous: a recovery that takes longer is a failure, not something to wait out. */
 const RECOVERY_BOUND_MS = 30_000;

@@ -25,8 +25,10 @@ import {
   ensureClientBuilt,
   heardLevel,
   launchPeople,
+  PEOPLE,
   type Person,
   remoteSpectra,
+  TONES,
   waitFor,
 } from './support/browser.ts';
 import {
@@ -41,13 +43,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const EXAMPLE = join(ROOT, 'config/turnserver.conf.example');
 const UCLIENT = '/usr/bin/turnutils_uclient';
 
-const PEOPLE = [
-  { name: 'Ada', toneHz: 500 },
-  { name: 'Bo', toneHz: 700 },
-  { name: 'Cy', toneHz: 1100 },
-] as const;
-const TONES: readonly number[] = PEOPLE.map((p) => p.toneHz);
-/** A tone is heard when its element peaks at it this far above the noise floor (dB). */
 const TTL_SECONDS = 3600;
 /** MEDIA_CONNECT_TIMEOUT_MS in client/src/call.ts (a DOM module the Node tests do not import). */
 const MEDIA_CONNECT_TIMEOUT_MS = 20_000;

@@ -100,6 +100,14 @@ export async function launchPerson(options: {
 }
 
 /** Polls `check` until it returns a value that is not undefined/false, or fails after `timeoutMs`. */
+/** Three people with tones far apart in an FFT with ~5.4 Hz bins, none a harmonic of another. */
+export const PEOPLE = [
+  { name: 'Ada', toneHz: 500 },
+  { name: 'Bo', toneHz: 700 },
+  { name: 'Cy', toneHz: 1100 },
+] as const;
+export const TONES: readonly number[] = PEOPLE.map((p) => p.toneHz);
+
 /**
  * Launches one Chromium per person, each with a fake microphone playing its tone, all
  * at once (start-up takes seconds: do it before timing anything). Those launched are
