@@ -6,42 +6,30 @@ import { fileURLToPath } from 'node:url';
 import * as mediasoup from 'mediasoup';
 import { Server as SocketIoServer } from 'socket.io';
 import { AdminAuth } from './admin/AdminAuth.ts';
-import { AdminService, type MainIoServer } from './admin/AdminService.ts';
+import { AdminService } from './admin/AdminService.ts';
 import { setUpAdminNamespace } from './admin/adminNamespace.ts';
 import { BanList } from './admin/BanList.ts';
-import { ServerStats } from './admin/ServerStats.ts';
 import type { GhostTalkServerOptions } from './GhostTalkServerTypes.ts';
 import { compileTrust, resolveClientIp } from './http/clientIp.ts';
 import { createHttpApp } from './http/createHttpApp.ts';
-import { createMetrics } from './http/metrics.ts';
 import type { Logger } from './logging/createLogger.ts';
 import { LogTail } from './logging/LogTail.ts';
 import { mediaCodecs } from './media/mediaCodecs.ts';
 import { RoomRegistry } from './media/RoomRegistry.ts';
 import { WorkerPool } from './media/WorkerPool.ts';
 import { ClientSession } from './signaling/ClientSession.ts';
+import { applyConnectionPolicy, originPolicy } from './signaling/connectionPolicy.ts';
 import { iceServerProvider, resolveRelayAddresses } from './signaling/iceServers.ts';
+import type { MainIoServer } from './signaling/ioTypes.ts';
+import { PeerSessions } from './signaling/PeerSessions.ts';
+import { relayRoomEvents } from './signaling/RoomRelay.ts';
 import { SignalingLimits } from './signaling/SignalingLimits.ts';
+import { createMetrics } from './stats/metrics.ts';
+import { ServerStats } from './stats/ServerStats.ts';
 
 const defaultClientDir = fileURLToPath(new URL('../dist/client', import.meta.url));
 
 export const BAN_FILE_NAME = 'banned_ips.json';
-
-/**
- * Browsers send Origin on every WebSocket/polling request: accept our own host and the
- * configured extra origins. Non-browser clients send none and are let through (an
- * Origin check protects browser users from other sites, not the server from scripts).
- */
-function originAllowed(req: IncomingMessage, allowedOrigins: readonly string[]): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  if (allowedOrigins.includes(origin)) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
 
 /** The whole server: HTTP, signaling and media, started together and closed together. */
 export class GhostTalkServer {
@@ -77,42 +65,29 @@ export class GhostTalkServer {
         serveClient: false,
         // A browser's RTP capabilities are the largest payload, a few kB.
         maxHttpBufferSize: 64 * 1024,
-        allowRequest: (req, callback) => {
-          const allowed = originAllowed(req, config.allowedOrigins);
-          if (!allowed) logger.warn('socket.io origin refused', { origin: req.headers.origin });
-          callback(allowed ? null : 'origin not allowed', allowed);
-        },
+        allowRequest: originPolicy(config.allowedOrigins, logger),
       });
       const resolveIp = (socket: { request: IncomingMessage }) =>
         resolveClientIp(socket.request, trust);
-      io.use((socket, next) => {
-        socket.data.ip = resolveIp(socket);
-        if (bans.isBanned(socket.data.ip)) {
-          logger.info('banned address refused', { ip: socket.data.ip });
-          return next(new Error('banned'));
-        }
-        next();
-      });
       const limits = new SignalingLimits({
         connectionsPerIpPerMinute: config.connectionsPerMinute,
         joinsPerIpPerMinute: config.joinsPerMinute,
         roomCreationsPerIpPerMinute: config.roomCreationsPerMinute,
         messagesPerSocketPer10s: config.messagesPer10s,
-        maxRooms: config.maxRooms,
-        maxPeers: config.maxPeers,
       });
-      io.use((socket, next) => {
-        void limits.allowConnection(socket.data.ip).then((allowed) => {
-          if (allowed) return next();
-          logger.warn('connection rate limited', { ip: socket.data.ip });
-          next(new Error('too many connections from your address, wait a minute'));
-        });
+      applyConnectionPolicy(io, {
+        resolveIp,
+        isBanned: (ip) => bans.isBanned(ip),
+        limits,
+        logger,
       });
       const rooms = new RoomRegistry({
         workers,
         workerConsumerBudget: config.workerConsumerBudget,
         relayAddresses: await resolveRelayAddresses(config.turnServer),
         capacity: config.roomCapacity,
+        maxRooms: config.maxRooms,
+        maxPeers: config.maxPeers,
         emptyGraceMs: config.roomEmptyGraceMs,
         reconnectGraceMs: config.reconnectGraceMs,
         joinTimeoutMs: config.joinTimeoutMs,
@@ -156,10 +131,13 @@ export class GhostTalkServer {
         secret: config.turnSecret,
         ttlSeconds: config.turnTtl,
       });
+      const sessions = new PeerSessions();
+      relayRoomEvents(rooms, sessions);
       io.on('connection', (socket) => {
         new ClientSession({
           socket,
           rooms,
+          sessions,
           routerRtpCapabilities,
           iceServers,
           iceTransportPolicy: config.iceTransportPolicy,

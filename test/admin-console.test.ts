@@ -6,7 +6,7 @@ import type {
   AdminClientToServerEvents,
   AdminHello,
   AdminServerToClientEvents,
-} from '../src/admin/adminProtocol.ts';
+} from '../src/protocol/adminProtocol.ts';
 import { SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
 

@@ -301,10 +301,7 @@ describe('browser end to end: three people in one room', { timeout: 240_000 }, (
     });
     const self = bo.page.getByRole('list', { name: 'Participants' }).getByRole('listitem').first();
     assert.equal(await self.getAttribute('data-peer-id'), boId, 'Bo kept the same peer id');
-    await waitFor(
-      'the server to see Bo attached again',
-      () => room.peers.get(boId)?.detached === false,
-    );
+    await waitFor('the server to see Bo attached again', () => room.isDetached(boId) === false);
     assert.deepEqual((await room.router.dump()).transportIds.sort(), transportsBefore);
     for (const name of ['Ada', 'Cy']) {
       const row = person(name).page.locator(`li[data-peer-id="${boId}"]`);

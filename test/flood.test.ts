@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
 import { loadConfig } from '../src/config/loadConfig.ts';
-import { RECONNECT_BACKOFF } from '../src/signaling/limits.ts';
+import { RECONNECT_BACKOFF } from '../src/protocol/limits.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
 
 /**

@@ -25,7 +25,7 @@ import {
   type RequestName,
   type Responses,
   requestSchemas,
-} from '../src/signaling/protocol.ts';
+} from '../src/protocol/protocol.ts';
 import { fakeDtlsParameters, opusRtpParameters } from './support/fakeMedia.ts';
 import { type ClientSocket, SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';

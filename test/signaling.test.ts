@@ -329,7 +329,7 @@ describe('reconnecting', () => {
 
     // A network drop, not a deliberate close: the server sees 'transport close'.
     a.c.socket.io.engine.close();
-    await waitFor(() => aPeer?.detached === true);
+    await waitFor(() => ts.server.rooms.get('resume')?.isDetached(a.data.peerId) === true);
     assert.equal(ts.server.rooms.get('resume')?.peers.has(a.data.peerId), true);
 
     const wrong = await client();
@@ -356,7 +356,7 @@ describe('reconnecting', () => {
       again.consumers.map((c) => c.peerId),
       [b.data.peerId],
     );
-    assert.equal(aPeer?.detached, false);
+    assert.equal(ts.server.rooms.get('resume')?.isDetached(a.data.peerId), false);
     // Notifications reach the new connection.
     const muted = back.next('peerMuted');
     await b.c.call('setMuted', { muted: true });

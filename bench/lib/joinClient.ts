@@ -13,7 +13,7 @@
  * a slower client than the browser app.) Talkers send 50 Opus-sized packets/s.
  */
 import type { RTCPeerConnection } from 'werift';
-import type { Responses } from '../../src/signaling/protocol.ts';
+import type { Responses } from '../../src/protocol/protocol.ts';
 import { SignalingClient } from '../../test/support/signalingClient.ts';
 import {
   answerDtlsParameters,

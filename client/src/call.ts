@@ -8,7 +8,7 @@ import type {
   Responses,
   ServerToClientEvents,
   TransportInfo,
-} from '../../src/signaling/protocol.ts';
+} from '../../src/protocol/protocol.ts';
 import { Emitter } from './emitter.ts';
 import { type RequestTiming, roundTrips } from './requestLog.ts';
 import { RequestError, type Signaling } from './signaling.ts';
@@ -75,7 +75,7 @@ const OPUS_OPTIONS = { opusDtx: true, opusFec: true, opusStereo: false, opusPtim
 
 /**
  * One person's presence in one room: the mediasoup-client side of the protocol in
- * `src/signaling/protocol.ts`. When signaling drops, media keeps flowing and the
+ * `src/protocol/protocol.ts`. When signaling drops, media keeps flowing and the
  * call takes its place back with the resume token; if that place is gone, it joins
  * the same room afresh with the same nickname.
  */

@@ -1,4 +1,4 @@
-import { ROOM_ID_PATTERN } from '../../src/signaling/limits.ts';
+import { ROOM_ID_PATTERN } from '../../src/protocol/limits.ts';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const LENGTH = 12;

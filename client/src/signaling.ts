@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import { RECONNECT_BACKOFF } from '../../src/signaling/limits.ts';
+import { RECONNECT_BACKOFF } from '../../src/protocol/limits.ts';
 import type {
   Ack,
   ClientToServerEvents,
@@ -8,7 +8,7 @@ import type {
   RequestName,
   Responses,
   ServerToClientEvents,
-} from '../../src/signaling/protocol.ts';
+} from '../../src/protocol/protocol.ts';
 import { RequestLog, type RequestTiming } from './requestLog.ts';
 
 export type GhostSocket = Socket<ServerToClientEvents, ClientToServerEvents>;

@@ -1,24 +1,12 @@
-import type { Server as SocketIoServer } from 'socket.io';
 import type { Logger } from '../logging/createLogger.ts';
 import type { LogTail } from '../logging/LogTail.ts';
 import type { Peer } from '../media/Peer.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
 import type { WorkerPool } from '../media/WorkerPool.ts';
-import type {
-  ClientToServerEvents,
-  ServerToClientEvents,
-  SocketData,
-} from '../signaling/protocol.ts';
-import type { PeerSnapshot, RoomSnapshot } from './adminProtocol.ts';
+import type { PeerSnapshot, RoomSnapshot } from '../protocol/adminProtocol.ts';
+import type { MainIoServer } from '../signaling/ioTypes.ts';
+import type { ServerStats } from '../stats/ServerStats.ts';
 import type { BanList } from './BanList.ts';
-import { countPeers, type ServerStats } from './ServerStats.ts';
-
-export type MainIoServer = SocketIoServer<
-  ClientToServerEvents,
-  ServerToClientEvents,
-  Record<string, never>,
-  SocketData
->;
 
 export type AdminServiceOptions = {
   io: MainIoServer;
@@ -129,7 +117,7 @@ export class AdminService {
     return {
       uptimeSeconds: Math.round((Date.now() - this.#o.stats.startedAt) / 1000),
       roomCount: rooms.length,
-      peerCount: countPeers(this.#o.rooms),
+      peerCount: this.#o.rooms.peerCount,
       rooms,
       bans: this.#o.bans.size,
       worker: {

@@ -9,9 +9,8 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
-import { BlockList, isIP } from 'node:net';
 import { dirname } from 'node:path';
-import { normaliseIp } from '../http/clientIp.ts';
+import { AddressSet, type Cidr, parseCidr } from '../net/addresses.ts';
 
 /** banned_ips.json cannot be used: the server must not start (and must not overwrite it). */
 export class BanFileError extends Error {
@@ -27,37 +26,22 @@ export class BanSyntaxError extends Error {
 const MIN_PREFIX = { 4: 8, 6: 16 } as const;
 
 /**
- * `1.2.3.4`, `2001:db8::1`, `10.0.0.0/8`, `2001:db8::/32` in a canonical spelling
- * (lower case, IPv4-mapped IPv6 reduced to IPv4), or a BanSyntaxError saying why not.
+ * `1.2.3.4`, `2001:db8::1`, `10.0.0.0/8`, `2001:db8::/32` in their canonical spelling
+ * (see net/addresses.ts), or a BanSyntaxError saying why not.
  */
-export function parseBan(input: string): {
-  value: string;
-  ip: string;
-  family: 4 | 6;
-  prefix?: number;
-} {
-  const text = input.trim();
-  const [rawIp = '', prefixText, ...rest] = text.split('/');
-  const ip = normaliseIp(rawIp);
-  const family = isIP(ip);
-  if (rest.length > 0 || (family !== 4 && family !== 6)) {
+export function parseBan(input: string): Cidr {
+  const cidr = parseCidr(input);
+  if (!cidr) {
     throw new BanSyntaxError(
       `not an IP address or CIDR range: ${JSON.stringify(input.slice(0, 64))} (use 203.0.113.7, 2001:db8::1, 198.51.100.0/24 or 2001:db8::/48)`,
     );
   }
-  if (prefixText === undefined) return { value: ip, ip, family };
-  const max = family === 4 ? 32 : 128;
-  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) {
-    throw new BanSyntaxError(`bad prefix length in ${JSON.stringify(text)}: must be 0-${max}`);
-  }
-  const prefix = Number(prefixText);
-  if (prefix < MIN_PREFIX[family]) {
+  if (cidr.prefix < MIN_PREFIX[cidr.family]) {
     throw new BanSyntaxError(
-      `range ${text} is too wide: the shortest prefix allowed is /${MIN_PREFIX[family]} for IPv${family}`,
+      `range ${cidr.text} is too wide: the shortest prefix allowed is /${MIN_PREFIX[cidr.family]} for IPv${cidr.family}`,
     );
   }
-  if (prefix === max) return { value: ip, ip, family };
-  return { value: `${ip}/${prefix}`, ip, family, prefix };
+  return cidr;
 }
 
 /** Every ban file shape we read: ours (array of strings) and older ones. */
@@ -91,7 +75,7 @@ export type BanListEvents = { change: [bans: readonly string[]] };
 export class BanList extends EventEmitter<BanListEvents> {
   readonly file: string;
   #bans: string[] = [];
-  #blockList = new BlockList();
+  #matcher = new AddressSet([]);
 
   /**
    * Reads `file`. A missing file is an empty list; anything unreadable or invalid is a
@@ -109,7 +93,7 @@ export class BanList extends EventEmitter<BanListEvents> {
     }
     try {
       const values = text.trim() === '' ? [] : entriesFromJson(JSON.parse(text));
-      list.#set(values.map((v) => parseBan(v).value));
+      list.#set(values.map((v) => parseBan(v).text));
     } catch (error) {
       throw new BanFileError(
         `the ban list ${file} is not valid (${(error as Error).message}). It was left untouched: fix it, or move it away to start with no bans.`,
@@ -132,22 +116,19 @@ export class BanList extends EventEmitter<BanListEvents> {
   }
 
   isBanned(address: string): boolean {
-    const ip = normaliseIp(address);
-    const family = isIP(ip);
-    if (family === 0) return false;
-    return this.#blockList.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+    return this.#matcher.has(address);
   }
 
   /** Adds and persists a ban; returns its canonical form. Throws BanSyntaxError. */
   add(input: string): string {
-    const { value } = parseBan(input);
+    const value = parseBan(input).text;
     if (!this.#bans.includes(value)) this.#commit([...this.#bans, value]);
     return value;
   }
 
   /** Removes and persists; false if it was not banned (same canonical spelling). */
   remove(input: string): boolean {
-    const { value } = parseBan(input);
+    const value = parseBan(input).text;
     if (!this.#bans.includes(value)) return false;
     this.#commit(this.#bans.filter((b) => b !== value));
     return true;
@@ -161,16 +142,9 @@ export class BanList extends EventEmitter<BanListEvents> {
   }
 
   #set(values: string[]): void {
-    const blockList = new BlockList();
     const unique = [...new Set(values)];
-    for (const value of unique) {
-      const { ip, family, prefix } = parseBan(value);
-      const type = family === 4 ? 'ipv4' : 'ipv6';
-      if (prefix === undefined) blockList.addAddress(ip, type);
-      else blockList.addSubnet(ip, prefix, type);
-    }
+    this.#matcher = new AddressSet(unique.map(parseBan));
     this.#bans = unique;
-    this.#blockList = blockList;
   }
 }
 

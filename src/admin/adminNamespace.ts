@@ -1,14 +1,15 @@
 import type { Namespace } from 'socket.io';
 import type { Logger } from '../logging/createLogger.ts';
-import type { AdminAuth } from './AdminAuth.ts';
-import type { AdminService, MainIoServer } from './AdminService.ts';
 import type {
   AdminAck,
   AdminClientToServerEvents,
   AdminServerToClientEvents,
   PeerSnapshot,
   RoomSnapshot,
-} from './adminProtocol.ts';
+} from '../protocol/adminProtocol.ts';
+import type { MainIoServer } from '../signaling/ioTypes.ts';
+import type { AdminAuth } from './AdminAuth.ts';
+import type { AdminService } from './AdminService.ts';
 import { BanSyntaxError } from './BanList.ts';
 
 type AdminNamespace = Namespace<

@@ -1,6 +1,6 @@
-import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { ipFamily, parseCidr } from '../net/addresses.ts';
 
 /**
  * Every setting the server reads, in one table: it drives flag parsing, environment
@@ -25,7 +25,7 @@ const port = z.coerce
 
 const ipAddress = z
   .string()
-  .refine((value) => isIP(value) !== 0, 'must be an IPv4 or IPv6 address');
+  .refine((value) => ipFamily(value) !== undefined, 'must be an IPv4 or IPv6 address');
 
 const hostOrIp = z
   .string()
@@ -57,14 +57,7 @@ const iceServerUrl = z
 /** Express `trust proxy` values: an IP, a CIDR range or loopback/linklocal/uniquelocal. */
 const proxyKeywords = ['loopback', 'linklocal', 'uniquelocal'];
 const trustedProxy = z.string().refine((value) => {
-  if (proxyKeywords.includes(value)) return true;
-  const [ip, prefix, ...rest] = value.split('/');
-  if (rest.length || !ip) return false;
-  const family = isIP(ip);
-  if (family === 0) return false;
-  if (prefix === undefined) return true;
-  if (!/^\d{1,3}$/.test(prefix)) return false;
-  return Number(prefix) <= (family === 4 ? 32 : 128);
+  return proxyKeywords.includes(value) || parseCidr(value) !== undefined;
 }, 'each item must be an IP, a CIDR range like 10.0.0.0/8, or loopback, linklocal, uniquelocal');
 
 const origin = z.string().refine((value) => {

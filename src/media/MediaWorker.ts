@@ -15,6 +15,8 @@ export class MediaWorker extends EventEmitter<MediaWorkerEvents> {
   readonly webRtcServer: types.WebRtcServer;
   readonly #logger: Logger;
   #consumerCount = 0;
+  #routerCount = 0;
+  #transportCount = 0;
   #closed = false;
 
   static async create(options: MediaWorkerOptions): Promise<MediaWorker> {
@@ -46,9 +48,12 @@ export class MediaWorker extends EventEmitter<MediaWorkerEvents> {
     this.worker = worker;
     this.webRtcServer = webRtcServer;
     this.#logger = logger;
-    // Load is counted in consumers: each forwarded stream costs the worker per packet.
     worker.observer.on('newrouter', (router) => {
       router.observer.on('newtransport', (transport) => {
+        this.#transportCount += 1;
+        transport.observer.once('close', () => {
+          this.#transportCount -= 1;
+        });
         transport.observer.on('newconsumer', (consumer) => {
           this.#consumerCount += 1;
           consumer.observer.once('close', () => {
@@ -77,12 +82,33 @@ export class MediaWorker extends EventEmitter<MediaWorkerEvents> {
     return this.#consumerCount;
   }
 
+  /**
+   * What placement compares: each forwarded stream (consumer) costs the worker per
+   * packet, each peer (two transports) its producer and connection upkeep, each room
+   * (router) its speaking detection. New rooms and peers have no consumers yet, so
+   * without the other two every new room would land on the same worker.
+   */
+  get load(): number {
+    return this.#consumerCount + this.#transportCount / 2 + this.#routerCount;
+  }
+
   get pid(): number {
     return this.worker.pid;
   }
 
-  createRouter(mediaCodecs: types.RouterRtpCodecCapability[]): Promise<types.Router> {
-    return this.worker.createRouter({ mediaCodecs });
+  /** Counted at once, not when the worker answers, so a burst of new rooms spreads. */
+  async createRouter(mediaCodecs: types.RouterRtpCodecCapability[]): Promise<types.Router> {
+    this.#routerCount += 1;
+    try {
+      const router = await this.worker.createRouter({ mediaCodecs });
+      router.observer.once('close', () => {
+        this.#routerCount -= 1;
+      });
+      return router;
+    } catch (error) {
+      this.#routerCount -= 1;
+      throw error;
+    }
   }
 
   close(): void {

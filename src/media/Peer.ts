@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
-import type { ConsumerInfo, PeerInfo, TransportInfo } from '../signaling/protocol.ts';
-import { SignalingError } from '../signaling/SignalingError.ts';
-import type { Notify, PeerOptions } from './PeerTypes.ts';
+import { ConflictError, NotFoundError, NotInRoomError, withClientInput } from './errors.ts';
+import type { PeerEvents, PeerOptions } from './PeerTypes.ts';
 
 type Transport = types.WebRtcTransport;
 
@@ -20,21 +20,12 @@ async function createTransport(
   });
 }
 
-function transportInfo(transport: Transport): TransportInfo {
-  return {
-    id: transport.id,
-    iceParameters: transport.iceParameters,
-    iceCandidates: transport.iceCandidates,
-    dtlsParameters: transport.dtlsParameters,
-  };
-}
-
 /**
  * One person in a room: a send transport carrying their microphone producer and a
  * receive transport carrying one consumer per other talker. Closing it closes both
  * transports, which closes everything they carry.
  */
-export class Peer {
+export class Peer extends EventEmitter<PeerEvents> {
   readonly id: string;
   readonly nickname: string;
   readonly ip: string;
@@ -44,13 +35,13 @@ export class Peer {
   readonly router: types.Router;
   readonly sendTransport: Transport;
   readonly recvTransport: Transport;
-  readonly consumers = new Map<string, types.Consumer>();
-  /** Proves a reconnecting client is this peer; only ever sent to its own socket. */
+  /** Proves a reconnecting client is this peer; only ever sent to its own client. */
   readonly resumeToken = randomBytes(18).toString('base64url');
-  #sink: Notify | undefined;
   producer: types.Producer | undefined;
   muted = false;
-  readonly #consumerPeers = new Map<string, string>();
+  readonly #consumers = new Map<string, types.Consumer>();
+  /** Per producer: the one consumer this peer has (or is getting) of it. */
+  readonly #byProducer = new Map<string, Promise<types.Consumer>>();
   readonly #connected = new Set<string>();
   #closed = false;
 
@@ -67,53 +58,40 @@ export class Peer {
   }
 
   private constructor(options: PeerOptions, sendTransport: Transport, recvTransport: Transport) {
+    super();
     this.id = options.id;
     this.nickname = options.nickname;
     this.ip = options.ip;
     this.rtpCapabilities = options.rtpCapabilities;
     this.router = options.router;
-    this.#sink = options.notify;
     this.sendTransport = sendTransport;
     this.recvTransport = recvTransport;
+    sendTransport.on('dtlsstatechange', (state) => {
+      if (state === 'connected') this.emit('connected');
+    });
   }
 
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** Lost its signaling connection; media may still flow while it reconnects. */
-  get detached(): boolean {
-    return this.#sink === undefined;
+  /** Media of this peer reached the server at least once. */
+  get mediaConnected(): boolean {
+    return !this.sendTransport.closed && this.sendTransport.dtlsState === 'connected';
   }
 
-  /** Sends to this peer's client; dropped while it is detached. */
-  readonly notify: Notify = (event, ...args) => this.#sink?.(event, ...args);
-
-  attach(sink: Notify): void {
-    this.#sink = sink;
-  }
-
-  detach(): void {
-    this.#sink = undefined;
-  }
-
-  get info(): PeerInfo {
-    return { id: this.id, nickname: this.nickname, muted: this.muted };
-  }
-
-  get transports(): { send: TransportInfo; recv: TransportInfo } {
-    return { send: transportInfo(this.sendTransport), recv: transportInfo(this.recvTransport) };
+  /** Consumers by id: what this peer hears. */
+  get consumers(): ReadonlyMap<string, types.Consumer> {
+    return this.#consumers;
   }
 
   /** Sets the client's DTLS parameters, once per transport. */
   async connect(transportId: string, dtlsParameters: types.DtlsParameters): Promise<void> {
     const transport = this.transport(transportId);
-    if (this.#connected.has(transport.id)) {
-      throw new SignalingError('BAD_REQUEST', 'transport already connected');
-    }
+    if (this.#connected.has(transport.id)) throw new ConflictError('transport already connected');
     this.#connected.add(transport.id);
     try {
-      await transport.connect({ dtlsParameters });
+      await withClientInput('dtlsParameters', () => transport.connect({ dtlsParameters }));
     } catch (error) {
       this.#connected.delete(transport.id);
       throw error;
@@ -124,58 +102,54 @@ export class Peer {
   transport(transportId: string): Transport {
     if (transportId === this.sendTransport.id) return this.sendTransport;
     if (transportId === this.recvTransport.id) return this.recvTransport;
-    throw new SignalingError('NOT_FOUND', 'no such transport for this peer');
+    throw new NotFoundError('no such transport for this peer');
   }
 
-  /** A paused consumer of a producer present on this peer's router. */
-  async consume(producerId: string, producerPeerId: string): Promise<ConsumerInfo> {
-    const consumer = await this.recvTransport.consume({
-      producerId,
-      rtpCapabilities: this.rtpCapabilities,
-      paused: true,
-      appData: { peerId: producerPeerId },
+  /**
+   * A paused consumer of a producer present on this peer's router. At most one per
+   * producer, ever: a second call (a join racing a new producer's fan-out) gets the
+   * same consumer, with `created: false`.
+   */
+  async consume(producerId: string): Promise<{ consumer: types.Consumer; created: boolean }> {
+    const existing = this.#byProducer.get(producerId);
+    if (existing) return { consumer: await existing, created: false };
+    const creating = this.#createConsumer(producerId);
+    this.#byProducer.set(producerId, creating);
+    creating.catch(() => {
+      if (this.#byProducer.get(producerId) === creating) this.#byProducer.delete(producerId);
     });
+    return { consumer: await creating, created: true };
+  }
+
+  async #createConsumer(producerId: string): Promise<types.Consumer> {
+    const consumer = await withClientInput('rtpCapabilities', () =>
+      this.recvTransport.consume({
+        producerId,
+        rtpCapabilities: this.rtpCapabilities,
+        paused: true,
+      }),
+    );
     // mediasoup still creates a consumer on a transport that closed while we awaited.
     if (this.#closed || this.recvTransport.closed) {
       consumer.close();
-      throw new SignalingError('NOT_IN_ROOM', 'left the room');
+      throw new NotInRoomError('left the room');
     }
-    this.consumers.set(consumer.id, consumer);
-    this.#consumerPeers.set(consumer.id, producerPeerId);
-    const forget = () => {
-      this.consumers.delete(consumer.id);
-      this.#consumerPeers.delete(consumer.id);
-    };
-    consumer.on('transportclose', forget);
-    consumer.on('producerclose', () => {
-      forget();
-      if (!this.#closed) this.notify('consumerClosed', { consumerId: consumer.id });
+    this.#consumers.set(consumer.id, consumer);
+    consumer.observer.once('close', () => {
+      this.#consumers.delete(consumer.id);
+      this.#byProducer.delete(producerId);
     });
-    return this.#consumerInfo(consumer, producerPeerId);
-  }
-
-  /** Everything this peer consumes now, for a client that reconnected and must catch up. */
-  consumerInfos(): ConsumerInfo[] {
-    return [...this.consumers.values()].map((c) =>
-      this.#consumerInfo(c, this.#consumerPeers.get(c.id) ?? ''),
-    );
-  }
-
-  #consumerInfo(consumer: types.Consumer, peerId: string): ConsumerInfo {
-    return {
-      id: consumer.id,
-      producerId: consumer.producerId,
-      peerId,
-      kind: 'audio',
-      rtpParameters: consumer.rtpParameters,
-    };
+    consumer.on('producerclose', () => {
+      if (!this.#closed) this.emit('consumerClosed', consumer.id);
+    });
+    return consumer;
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#sink = undefined;
     this.sendTransport.close();
     this.recvTransport.close();
+    this.removeAllListeners();
   }
 }

@@ -1,11 +1,4 @@
 import type { types } from 'mediasoup';
-import type { ServerToClientEvents } from '../signaling/protocol.ts';
-
-/** Pushes one server event to this peer's client, whatever carries it. */
-export type Notify = <E extends keyof ServerToClientEvents>(
-  event: E,
-  ...args: Parameters<ServerToClientEvents[E]>
-) => void;
 
 export type PeerOptions = {
   id: string;
@@ -14,5 +7,11 @@ export type PeerOptions = {
   rtpCapabilities: types.RtpCapabilities;
   router: types.Router;
   webRtcServer: types.WebRtcServer;
-  notify: Notify;
+};
+
+export type PeerEvents = {
+  /** A consumer of this peer's closed because its producer did (the talker left). */
+  consumerClosed: [consumerId: string];
+  /** The send transport's DTLS came up: this peer's media works. */
+  connected: [];
 };

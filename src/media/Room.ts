@@ -1,171 +1,85 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { Logger } from '../logging/createLogger.ts';
-import type { ConsumerInfo, Responses } from '../signaling/protocol.ts';
-import { SignalingError } from '../signaling/SignalingError.ts';
-import type { MediaWorker } from './MediaWorker.ts';
-import { mediaCodecs } from './mediaCodecs.ts';
+import { logMediaConnections } from './connectionLog.ts';
+import {
+  ConflictError,
+  InvalidInputError,
+  NotFoundError,
+  NotInRoomError,
+  RoomFullError,
+  UnavailableError,
+} from './errors.ts';
 import { Peer } from './Peer.ts';
-import type { Notify } from './PeerTypes.ts';
-import type { JoinOptions, RoomEvents, RoomOptions } from './RoomTypes.ts';
-import type { WorkerPool } from './WorkerPool.ts';
-
-/** Voice below this (dBov) does not count as speaking; fake and real mics sit well above. */
-const SPEAKING_THRESHOLD_DBOV = -65;
-const SPEAKING_INTERVAL_MS = 400;
-
-export type JoinResult = Omit<Responses['join'], 'iceServers' | 'iceTransportPolicy'>;
-
-type Settings = Pick<
+import { type Placement, RoomPlacement } from './RoomPlacement.ts';
+import type {
+  Joined,
+  JoinOptions,
+  LeaveReason,
+  Resumed,
+  RoomEvents,
   RoomOptions,
-  'reconnectGraceMs' | 'joinTimeoutMs' | 'workers' | 'workerConsumerBudget' | 'relayAddresses'
->;
+} from './RoomTypes.ts';
+import { SpeakingDetector } from './SpeakingDetector.ts';
 
-type Placement = { worker: MediaWorker; router: types.Router };
+type Timing = Pick<RoomOptions, 'reconnectGraceMs' | 'joinTimeoutMs' | 'relayAddresses'>;
 
 /**
- * A voice room: its peers, the mediasoup Routers they are on and an AudioLevelObserver
- * that tells everyone who is speaking. A room starts with one router on the
- * least-loaded worker; when that worker passes its consumer budget, new peers go to a
- * router on another worker, and producers are piped (`pipeToRouter`) to whichever
- * router has a consumer for them, so one room is not capped by one core.
+ * A voice room: who is in it, the seats being taken, and the two deadlines each peer
+ * has (its media must connect within the join timeout; a dropped connection must come
+ * back within the grace period). Where its media lives is RoomPlacement's job; who is
+ * speaking, SpeakingDetector's. It knows nothing of sockets: it emits what happened.
  */
 export class Room extends EventEmitter<RoomEvents> {
   readonly id: string;
-  /** The first router: it hosts the speaking observer and every producer is piped to it. */
-  readonly router: types.Router;
   readonly capacity: number;
   readonly createdAt = Date.now();
   readonly #peers = new Map<string, Peer>();
-  readonly #audioLevelObserver: types.AudioLevelObserver;
+  readonly #placement: RoomPlacement;
+  readonly #speaking: SpeakingDetector;
   readonly #logger: Logger;
-  readonly #timing: Settings;
-  readonly #workers: WorkerPool;
-  readonly #workerConsumerBudget: number;
-  readonly #placements = new Map<MediaWorker, Promise<Placement>>();
-  /** Per `producerId:routerId`: the pipe that makes a producer consumable there. */
-  readonly #pipes = new Map<string, Promise<void>>();
-  readonly #producerPeers = new Map<string, string>();
-  readonly #routers: types.Router[] = [];
-  /** Per peer: the pending removal of a detached peer or of a join that never connected. */
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timing: Timing;
+  /** producer id → id of the peer producing it. */
+  readonly #talkers = new Map<string, string>();
+  /** Two separate deadlines per peer, so one never cancels the other. */
+  readonly #joinTimers = new Map<Peer, NodeJS.Timeout>();
+  readonly #graceTimers = new Map<Peer, NodeJS.Timeout>();
   /** Joins admitted but still creating their transports: they hold a seat. */
   #joining = 0;
-  #speaking: string[] = [];
   #closed = false;
 
   static async create(options: RoomOptions): Promise<Room> {
-    const { id, workers, capacity, logger } = options;
-    const mediaWorker = workers.leastLoaded();
-    const router = await mediaWorker.createRouter(mediaCodecs);
+    const placement = await RoomPlacement.create({ ...options, roomId: options.id });
     try {
-      const audioLevelObserver = await router.createAudioLevelObserver({
-        maxEntries: capacity,
-        threshold: SPEAKING_THRESHOLD_DBOV,
-        interval: SPEAKING_INTERVAL_MS,
-      });
-      return new Room(id, router, mediaWorker, capacity, audioLevelObserver, logger, options);
+      const speaking = await SpeakingDetector.create(placement.main.router, options.capacity);
+      return new Room(options, placement, speaking);
     } catch (error) {
-      router.close();
+      placement.close();
       throw error;
     }
   }
 
-  private constructor(
-    id: string,
-    router: types.Router,
-    mediaWorker: MediaWorker,
-    capacity: number,
-    audioLevelObserver: types.AudioLevelObserver,
-    logger: Logger,
-    settings: Settings,
-  ) {
+  private constructor(options: RoomOptions, placement: RoomPlacement, speaking: SpeakingDetector) {
     super();
-    this.#timing = settings;
-    this.#workers = settings.workers;
-    this.#workerConsumerBudget = settings.workerConsumerBudget;
-    this.id = id;
-    this.router = router;
-    this.capacity = capacity;
-    this.#audioLevelObserver = audioLevelObserver;
-    this.#logger = logger;
-    audioLevelObserver.on('volumes', (volumes) => {
-      this.#setSpeaking(volumes.flatMap((v) => this.#producerPeers.get(v.producer.id) ?? []));
-    });
-    audioLevelObserver.on('silence', () => this.#setSpeaking([]));
-    this.#adopt({ worker: mediaWorker, router });
-    logger.info('room created', { room: id, worker: mediaWorker.index });
+    this.id = options.id;
+    this.capacity = options.capacity;
+    this.#logger = options.logger;
+    this.#timing = options;
+    this.#placement = placement;
+    this.#speaking = speaking;
+    speaking.on('change', (peerIds) => this.emit('speaking', peerIds));
+    placement.on('workerLost', (lost, main) => this.#onWorkerLost(lost, main));
+    this.#logger.info('room created', { room: this.id, worker: placement.main.worker.index });
   }
 
-  #adopt(placement: Placement): Placement {
-    this.#placements.set(placement.worker, Promise.resolve(placement));
-    this.#routers.push(placement.router);
-    placement.router.on('workerclose', () => {
-      // Its peers' transports are gone; the simple, safe recovery is for everyone to rejoin.
-      this.#logger.warn('room lost a worker', {
-        room: this.id,
-        worker: placement.worker.index,
-        peers: this.#peers.size,
-      });
-      for (const peer of this.#peers.values()) peer.notify('mediaReset');
-      this.close();
-    });
-    return placement;
+  /** The first router: it hosts speaking detection and every producer is piped to it. */
+  get router(): types.Router {
+    return this.#placement.main.router;
   }
 
   /** Routers this room has, one per worker it spans. */
   get routers(): readonly types.Router[] {
-    return this.#routers;
-  }
-
-  /**
-   * The router a new peer goes on: the room's least-loaded one, unless that worker is
-   * past its budget and another worker has less load, which then gets a router.
-   */
-  async #placeNewPeer(): Promise<Placement> {
-    const placements = await Promise.all(this.#placements.values());
-    const live = placements.filter((p) => !p.worker.closed);
-    const best = live.reduce<Placement | undefined>(
-      (min, p) => (!min || p.worker.consumerCount < min.worker.consumerCount ? p : min),
-      undefined,
-    );
-    if (!best) throw new SignalingError('SERVER_BUSY', 'media server restarting, try again');
-    if (best.worker.consumerCount < this.#workerConsumerBudget) return best;
-    const candidate = this.#workers.leastLoaded();
-    if (candidate.consumerCount >= best.worker.consumerCount) return best;
-    const existing = this.#placements.get(candidate);
-    if (existing) return existing;
-    const placement = candidate.createRouter(mediaCodecs).then((router) => {
-      if (this.#closed) {
-        router.close();
-        throw new SignalingError('SERVER_BUSY', 'room closed while joining');
-      }
-      this.#logger.info('room spans another worker', { room: this.id, worker: candidate.index });
-      return this.#adopt({ worker: candidate, router });
-    });
-    this.#placements.set(candidate, placement);
-    placement.catch(() => this.#placements.delete(candidate));
-    return placement;
-  }
-
-  /** Makes `producer` (on `from`) consumable on `to`, piping it once if they differ. */
-  #availableOn(producer: types.Producer, from: types.Router, to: types.Router): Promise<void> {
-    if (from === to) return Promise.resolve();
-    const key = `${producer.id}:${to.id}`;
-    let pipe = this.#pipes.get(key);
-    if (!pipe) {
-      pipe = from.pipeToRouter({ producerId: producer.id, router: to }).then(() => {});
-      this.#pipes.set(key, pipe);
-      pipe.catch(() => this.#pipes.delete(key));
-      producer.observer.once('close', () => this.#pipes.delete(key));
-    }
-    return pipe;
-  }
-
-  /** A paused consumer for `peer` of `producerPeer`'s producer, wherever each one is. */
-  async #consume(peer: Peer, producerPeer: Peer, producer: types.Producer): Promise<ConsumerInfo> {
-    await this.#availableOn(producer, producerPeer.router, peer.router);
-    return peer.consume(producer.id, producerPeer.id);
+    return this.#placement.routers;
   }
 
   get closed(): boolean {
@@ -176,9 +90,9 @@ export class Room extends EventEmitter<RoomEvents> {
     return this.#peers;
   }
 
-  /** Peer ids speaking now, as last broadcast. */
+  /** Peer ids speaking now, as last emitted. */
   get speaking(): readonly string[] {
-    return this.#speaking;
+    return this.#speaking.speaking;
   }
 
   /** Seats taken: peers plus joins in progress. */
@@ -191,16 +105,33 @@ export class Room extends EventEmitter<RoomEvents> {
     return this.#peers.size === 0 && this.#joining === 0;
   }
 
-  async join(options: JoinOptions): Promise<JoinResult> {
-    if (this.#closed) throw new SignalingError('SERVER_BUSY', 'room is closing, try again');
+  /** Its connection dropped and the room holds its place until the grace period ends. */
+  isDetached(peerId: string): boolean {
+    const peer = this.#peers.get(peerId);
+    return peer !== undefined && this.#graceTimers.has(peer);
+  }
+
+  /** The id of the peer whose producer this is, if it is still in the room. */
+  talkerOf(producerId: string): string | undefined {
+    return this.#talkers.get(producerId);
+  }
+
+  peer(peerId: string): Peer {
+    const peer = this.#peers.get(peerId);
+    if (!peer) throw new NotInRoomError('not in this room');
+    return peer;
+  }
+
+  async join(options: JoinOptions): Promise<Joined> {
+    if (this.#closed) throw new UnavailableError('room is closing, try again');
     if (this.occupancy >= this.capacity) {
-      throw new SignalingError('ROOM_FULL', `room is full (${this.capacity} people)`);
+      throw new RoomFullError(`room is full (${this.capacity} people)`);
     }
     this.#joining += 1;
     let peer: Peer | undefined;
-    let consumers: ConsumerInfo[];
+    let consumers: types.Consumer[];
     try {
-      const { worker, router } = await this.#placeNewPeer();
+      const { worker, router } = await this.#placement.placeNewPeer();
       peer = await Peer.create({
         ...options,
         id: options.peerId,
@@ -208,7 +139,7 @@ export class Room extends EventEmitter<RoomEvents> {
         webRtcServer: worker.webRtcServer,
       });
       consumers = await this.#consumeAll(peer);
-      if (this.#closed) throw new SignalingError('SERVER_BUSY', 'room closed while joining');
+      if (this.#closed) throw new UnavailableError('room closed while joining');
     } catch (error) {
       peer?.close();
       this.#joining -= 1;
@@ -218,106 +149,59 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#joining -= 1;
     const others = [...this.#peers.values()];
     this.#peers.set(peer.id, peer);
-    this.#removeUnlessConnected(peer);
-    this.#logConnections(peer);
-    for (const other of others) other.notify('peerJoined', peer.info);
-    this.emit('peerJoined', peer);
+    this.#watch(peer);
     this.#logger.info('peer joined', {
       room: this.id,
       peer: peer.id,
       nickname: peer.nickname,
       ip: peer.ip,
     });
-    return {
-      peerId: peer.id,
-      roomId: this.id,
-      resumeToken: peer.resumeToken,
-      resumed: false,
-      peers: others.map((p) => p.info),
-      sendTransport: peer.transports.send,
-      recvTransport: peer.transports.recv,
-      consumers,
-    };
+    this.emit('peerJoined', peer);
+    return { peer, others, consumers };
   }
 
-  /** A join whose media never connects holds a seat and ports: give them back. */
-  #removeUnlessConnected(peer: Peer): void {
-    this.#setTimer(peer.id, this.#timing.joinTimeoutMs, () => {
-      if (peer.sendTransport.dtlsState === 'connected') return;
+  #watch(peer: Peer): void {
+    logMediaConnections(peer, this.id, this.#timing.relayAddresses, this.#logger);
+    peer.on('consumerClosed', (consumerId) => this.emit('consumerClosed', peer, consumerId));
+    // A join whose media never connects holds a seat and ports: give them back.
+    const joinTimer = setTimeout(() => {
+      this.#joinTimers.delete(peer);
+      if (peer.mediaConnected) return;
       this.#logger.warn('join timed out', { room: this.id, peer: peer.id });
-      peer.notify('kicked', { reason: 'your connection did not come up in time' });
-      this.leave(peer.id);
-    });
+      this.leave(peer.id, 'joinTimeout');
+    }, this.#timing.joinTimeoutMs);
+    joinTimer.unref();
+    this.#joinTimers.set(peer, joinTimer);
+    peer.once('connected', () => this.#clear(this.#joinTimers, peer));
   }
 
-  /**
-   * Logs each transport's DTLS outcome with the path it took. The server sees only the
-   * remote address, so it can tell relayed (from our TURN server) from direct, not a
-   * client's host candidate from its server-reflexive one.
-   */
-  #logConnections(peer: Peer): void {
-    for (const [direction, transport] of [
-      ['send', peer.sendTransport],
-      ['recv', peer.recvTransport],
-    ] as const) {
-      transport.on('dtlsstatechange', (state) => {
-        if (state !== 'connected' && state !== 'failed') return;
-        const tuple = transport.iceSelectedTuple;
-        const remoteIp = tuple?.remoteIp ?? '';
-        this.#logger.info(state === 'connected' ? 'media connected' : 'media failed', {
-          room: this.id,
-          peer: peer.id,
-          direction,
-          protocol: tuple?.protocol,
-          remoteIp,
-          path: this.#timing.relayAddresses.has(remoteIp) ? 'relay' : 'direct',
-        });
-      });
-    }
+  #clear(timers: Map<Peer, NodeJS.Timeout>, peer: Peer): void {
+    clearTimeout(timers.get(peer));
+    timers.delete(peer);
   }
 
-  /** The peer's signaling connection dropped: keep its place for a grace period. */
+  /** The peer's connection dropped: keep its place for the grace period. */
   detach(peerId: string): void {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
-    peer.detach();
-    this.#setTimer(peerId, this.#timing.reconnectGraceMs, () => this.leave(peerId));
+    this.#clear(this.#graceTimers, peer);
+    const timer = setTimeout(() => {
+      this.#graceTimers.delete(peer);
+      this.leave(peerId, 'reconnectTimeout');
+    }, this.#timing.reconnectGraceMs);
+    timer.unref();
+    this.#graceTimers.set(peer, timer);
   }
 
   /** The same client is back on a new connection: same peer, same media. */
-  resume(peerId: string, token: string, sink: Notify): JoinResult {
+  resume(peerId: string, token: string): Resumed {
     const peer = this.#peers.get(peerId);
     if (!peer || peer.resumeToken !== token) {
-      throw new SignalingError('NOT_FOUND', 'that place in the room is gone; join again');
+      throw new NotFoundError('that place in the room is gone; join again');
     }
-    this.#clearTimer(peerId);
-    peer.attach(sink);
+    this.#clear(this.#graceTimers, peer);
     this.#logger.info('peer resumed', { room: this.id, peer: peerId });
-    return {
-      peerId,
-      roomId: this.id,
-      resumeToken: peer.resumeToken,
-      resumed: true,
-      peers: [...this.#peers.values()].filter((p) => p !== peer).map((p) => p.info),
-      sendTransport: peer.transports.send,
-      recvTransport: peer.transports.recv,
-      consumers: peer.consumerInfos(),
-    };
-  }
-
-  #setTimer(peerId: string, ms: number, run: () => void): void {
-    this.#clearTimer(peerId);
-    const timer = setTimeout(() => {
-      this.#timers.delete(peerId);
-      run();
-    }, ms);
-    timer.unref();
-    this.#timers.set(peerId, timer);
-  }
-
-  #clearTimer(peerId: string): void {
-    clearTimeout(this.#timers.get(peerId));
-    this.#timers.delete(peerId);
+    return { peer, others: [...this.#peers.values()].filter((p) => p !== peer) };
   }
 
   /**
@@ -325,8 +209,7 @@ export class Room extends EventEmitter<RoomEvents> {
    * talker may start producing while we await; the caller adds the peer to the room
    * synchronously after the last pass, so no producer can fall between the two.
    */
-  async #consumeAll(peer: Peer): Promise<ConsumerInfo[]> {
-    const infos: ConsumerInfo[] = [];
+  async #consumeAll(peer: Peer): Promise<types.Consumer[]> {
     for (;;) {
       const consumed = new Set([...peer.consumers.values()].map((c) => c.producerId));
       const missing = [...this.#peers.values()].filter(
@@ -336,18 +219,15 @@ export class Room extends EventEmitter<RoomEvents> {
       const results = await Promise.allSettled(
         missing.map((p) => this.#consume(peer, p, p.producer as types.Producer)),
       );
-      for (const result of results) {
-        if (result.status === 'fulfilled') infos.push(result.value);
-        else throw result.reason;
-      }
+      for (const result of results) if (result.status === 'rejected') throw result.reason;
     }
-    return infos.filter((info) => peer.consumers.has(info.id));
+    return [...peer.consumers.values()];
   }
 
-  peer(peerId: string): Peer {
-    const peer = this.#peers.get(peerId);
-    if (!peer) throw new SignalingError('NOT_IN_ROOM', 'not in this room');
-    return peer;
+  /** The consumer `peer` has of `producerPeer`'s producer, wherever each one is. */
+  async #consume(peer: Peer, producerPeer: Peer, producer: types.Producer) {
+    await this.#placement.availableOn(producer, producerPeer.router, peer.router);
+    return peer.consume(producer.id);
   }
 
   async produce(
@@ -357,26 +237,27 @@ export class Room extends EventEmitter<RoomEvents> {
   ): Promise<string> {
     const peer = this.peer(peerId);
     if (transportId !== peer.sendTransport.id) {
-      throw new SignalingError('NOT_FOUND', 'produce needs this peer’s send transport');
+      throw new NotFoundError('produce needs this peer’s send transport');
     }
-    if (peer.producer) throw new SignalingError('BAD_REQUEST', 'already producing');
+    if (peer.producer) throw new ConflictError('already producing');
     const producer = await peer.sendTransport
-      .produce({ kind: 'audio', rtpParameters, paused: peer.muted, appData: { peerId } })
+      .produce({ kind: 'audio', rtpParameters, paused: peer.muted })
       .catch((error: Error) => {
-        // The worker refuses parameters the schema cannot judge (e.g. clashing SSRCs).
-        if (error instanceof SignalingError || peer.sendTransport.closed) throw error;
-        throw new SignalingError('BAD_REQUEST', `rtpParameters refused: ${error.message}`);
+        // Its only input is the client's: the worker refuses what the schema cannot
+        // judge (e.g. clashing SSRCs). On a closed transport the peer simply left.
+        if (peer.sendTransport.closed) throw new NotInRoomError('left the room');
+        throw new InvalidInputError(`rtpParameters refused: ${error.message}`);
       });
     if (peer.closed) {
       producer.close();
-      throw new SignalingError('NOT_IN_ROOM', 'left the room');
+      throw new NotInRoomError('left the room');
     }
     peer.producer = producer;
-    this.#producerPeers.set(producer.id, peerId);
-    producer.observer.once('close', () => this.#producerPeers.delete(producer.id));
+    this.#talkers.set(producer.id, peerId);
+    producer.observer.once('close', () => this.#talkers.delete(producer.id));
     try {
-      await this.#availableOn(producer, peer.router, this.router);
-      await this.#audioLevelObserver.addProducer({ producerId: producer.id });
+      await this.#placement.availableOn(producer, peer.router, this.router);
+      await this.#speaking.add(producer.id, peerId);
     } catch (error) {
       this.#logger.warn('speaking detection unavailable for a producer', {
         room: this.id,
@@ -389,7 +270,11 @@ export class Room extends EventEmitter<RoomEvents> {
         .filter((other) => other !== peer)
         .map(async (other) => {
           try {
-            other.notify('newConsumer', await this.#consume(other, peer, producer));
+            const { consumer, created } = await this.#consume(other, peer, producer);
+            // A peer that joined meanwhile already has it, in its join answer.
+            if (created && this.#peers.get(other.id) === other) {
+              this.emit('newConsumer', other, consumer);
+            }
           } catch (error) {
             this.#logger.warn('consumer not created', {
               room: this.id,
@@ -406,7 +291,7 @@ export class Room extends EventEmitter<RoomEvents> {
     const peer = this.peer(peerId);
     const consumers = consumerIds.map((id) => {
       const consumer = peer.consumers.get(id);
-      if (!consumer) throw new SignalingError('NOT_FOUND', `no consumer ${id} for this peer`);
+      if (!consumer) throw new NotFoundError(`no consumer ${id} for this peer`);
       return consumer;
     });
     // A talker may leave meanwhile: its consumer is gone in the worker before mediasoup
@@ -414,7 +299,7 @@ export class Room extends EventEmitter<RoomEvents> {
     await Promise.all(
       consumers.map((c) =>
         c.resume().catch((error) => {
-          if (!c.closed && this.#producerPeers.has(c.producerId)) throw error;
+          if (!c.closed && this.#talkers.has(c.producerId)) throw error;
         }),
       ),
     );
@@ -425,50 +310,65 @@ export class Room extends EventEmitter<RoomEvents> {
     if (peer.muted === muted) return;
     peer.muted = muted;
     if (peer.producer) await (muted ? peer.producer.pause() : peer.producer.resume());
-    for (const other of this.#peers.values()) {
-      if (other !== peer) other.notify('peerMuted', { peerId, muted });
-    }
+    this.emit('peerMuted', peer);
   }
 
-  leave(peerId: string): void {
+  leave(peerId: string, reason: LeaveReason = 'left'): void {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
-    this.#clearTimer(peerId);
     this.#peers.delete(peerId);
+    this.#forget(peer, reason);
+    if (this.idle) this.emit('empty');
+  }
+
+  #forget(peer: Peer, reason: LeaveReason): void {
+    this.#clear(this.#joinTimers, peer);
+    this.#clear(this.#graceTimers, peer);
     peer.close();
-    for (const other of this.#peers.values()) other.notify('peerLeft', { peerId });
-    this.emit('peerLeft', peer);
+    this.#speaking.forget(peer.id);
     this.#logger.info('peer left', {
       room: this.id,
       peer: peer.id,
       nickname: peer.nickname,
       ip: peer.ip,
+      reason,
       durationMs: Date.now() - peer.joinedAt,
     });
-    if (this.#speaking.includes(peerId)) {
-      this.#setSpeaking(this.#speaking.filter((id) => id !== peerId));
-    }
-    if (this.idle) this.emit('empty');
+    this.emit('peerLeft', peer, reason);
   }
 
-  #setSpeaking(peerIds: string[]): void {
-    const next = [...new Set(peerIds)].sort();
-    if (next.length === this.#speaking.length && next.every((id, i) => id === this.#speaking[i])) {
-      return;
-    }
-    this.#speaking = next;
-    for (const peer of this.#peers.values()) peer.notify('speaking', { peerIds: next });
+  /**
+   * The peers on a dead worker's router lost their transports and must join again.
+   * Losing the main router loses speaking detection and every pipe: the whole room goes.
+   */
+  #onWorkerLost(lost: Placement, main: boolean): void {
+    const gone = [...this.#peers.values()].filter((p) => main || p.router === lost.router);
+    this.#logger.warn('room lost a worker', {
+      room: this.id,
+      worker: lost.worker.index,
+      main,
+      peers: gone.length,
+    });
+    for (const peer of gone) this.#peers.delete(peer.id);
+    for (const peer of gone) this.#forget(peer, 'mediaReset');
+    if (main) this.close();
+    else if (this.idle) this.emit('empty');
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const timer of this.#timers.values()) clearTimeout(timer);
-    this.#timers.clear();
-    for (const peer of this.#peers.values()) peer.close();
+    for (const timer of [...this.#joinTimers.values(), ...this.#graceTimers.values()]) {
+      clearTimeout(timer);
+    }
+    this.#joinTimers.clear();
+    this.#graceTimers.clear();
+    const peers = [...this.#peers.values()];
+    for (const peer of peers) peer.close();
     this.#peers.clear();
-    for (const router of this.#routers) router.close();
+    this.#placement.close();
     this.#logger.info('room closed', { room: this.id });
-    this.emit('close');
+    this.emit('close', peers);
+    this.removeAllListeners();
   }
 }

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logging/createLogger.ts';
-import { SignalingError } from '../signaling/SignalingError.ts';
+import { UnavailableError } from './errors.ts';
 import type { Peer } from './Peer.ts';
 import { Room } from './Room.ts';
+import type { Joined, JoinOptions, LeaveReason } from './RoomTypes.ts';
 import type { WorkerPool } from './WorkerPool.ts';
 
 export type RoomRegistryOptions = {
@@ -10,6 +11,9 @@ export type RoomRegistryOptions = {
   workerConsumerBudget: number;
   relayAddresses: ReadonlySet<string>;
   capacity: number;
+  /** Server-wide caps (MAX_ROOMS, MAX_PEERS). */
+  maxRooms: number;
+  maxPeers: number;
   /** How long an empty room waits for a (re)joining peer before it is closed. */
   emptyGraceMs: number;
   reconnectGraceMs: number;
@@ -17,22 +21,27 @@ export type RoomRegistryOptions = {
   logger: Logger;
 };
 
-/**
- * The rooms that exist now. Creation is deduplicated per room id, so simultaneous
- * first joins share one Router instead of racing to make two.
- */
 export type RoomRegistryEvents = {
   roomCreated: [room: Room];
   roomClosed: [room: Room];
   peerJoined: [room: Room, peer: Peer];
-  peerLeft: [room: Room, peer: Peer];
+  peerLeft: [room: Room, peer: Peer, reason: LeaveReason];
 };
 
+/**
+ * The rooms that exist now, and the server-wide caps. Creation is deduplicated per room
+ * id, so simultaneous first joins share one room instead of racing to make two; a join
+ * takes its seat against MAX_PEERS (and its room against MAX_ROOMS) synchronously,
+ * before any await, so simultaneous joins cannot overshoot either cap.
+ */
 export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
   readonly #rooms = new Map<string, Room>();
   readonly #creating = new Map<string, Promise<Room>>();
-  readonly #emptyTimers = new Map<string, NodeJS.Timeout>();
+  /** Keyed by the room itself: a closed room must never cancel a successor's timer. */
+  readonly #emptyTimers = new Map<Room, NodeJS.Timeout>();
   readonly #options: RoomRegistryOptions;
+  /** Joins that hold a server-wide seat but are not yet a peer in a room. */
+  #pendingJoins = 0;
   #closed = false;
 
   constructor(options: RoomRegistryOptions) {
@@ -44,14 +53,15 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
     return this.#closed;
   }
 
+  /** Rooms open or being created: what MAX_ROOMS counts. */
   get size(): number {
-    return this.#rooms.size;
+    return this.#rooms.size + this.#creating.size;
   }
 
-  /** People in all rooms, including joins in progress. */
+  /** People in rooms plus joins in progress: what MAX_PEERS and /metrics count. */
   get peerCount(): number {
-    let count = 0;
-    for (const room of this.#rooms.values()) count += room.occupancy;
+    let count = this.#pendingJoins;
+    for (const room of this.#rooms.values()) count += room.peers.size;
     return count;
   }
 
@@ -63,12 +73,32 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
     return this.#rooms.values();
   }
 
-  async getOrCreate(roomId: string): Promise<Room> {
-    if (this.#closed) throw new SignalingError('SERVER_BUSY', 'the server is shutting down');
+  /** Joins `roomId`, creating it if needed; refuses at once when a cap is reached. */
+  async join(roomId: string, options: JoinOptions): Promise<{ room: Room; joined: Joined }> {
+    if (this.#closed) throw new UnavailableError('the server is shutting down');
+    if (this.peerCount >= this.#options.maxPeers) {
+      throw new UnavailableError('the server is full, try again later');
+    }
+    const creates = !this.#rooms.has(roomId) && !this.#creating.has(roomId);
+    if (creates && this.size >= this.#options.maxRooms) {
+      throw new UnavailableError('the server has too many rooms, try again later');
+    }
+    this.#pendingJoins += 1;
+    try {
+      const room = await this.getOrCreate(roomId);
+      return { room, joined: await room.join(options) };
+    } finally {
+      this.#pendingJoins -= 1;
+    }
+  }
+
+  /** The room, created if needed, without joining it (no cap applies: see join()). */
+  getOrCreate(roomId: string): Promise<Room> {
+    if (this.#closed) return Promise.reject(new UnavailableError('the server is shutting down'));
     const existing = this.#rooms.get(roomId);
     if (existing) {
-      this.#cancelEmptyTimer(roomId);
-      return existing;
+      this.#cancelEmptyTimer(existing);
+      return Promise.resolve(existing);
     }
     let creating = this.#creating.get(roomId);
     if (!creating) {
@@ -83,14 +113,14 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
     const room = await Room.create({ ...this.#options, id: roomId });
     if (this.#closed) {
       room.close();
-      throw new SignalingError('SERVER_BUSY', 'the server is shutting down');
+      throw new UnavailableError('the server is shutting down');
     }
     this.#rooms.set(roomId, room);
     room.on('empty', () => this.#scheduleClose(room));
     room.on('peerJoined', (peer) => this.emit('peerJoined', room, peer));
-    room.on('peerLeft', (peer) => this.emit('peerLeft', room, peer));
+    room.on('peerLeft', (peer, reason) => this.emit('peerLeft', room, peer, reason));
     room.on('close', () => {
-      this.#cancelEmptyTimer(roomId);
+      this.#cancelEmptyTimer(room);
       if (this.#rooms.get(roomId) === room) this.#rooms.delete(roomId);
       this.emit('roomClosed', room);
     });
@@ -99,18 +129,18 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
   }
 
   #scheduleClose(room: Room): void {
-    this.#cancelEmptyTimer(room.id);
+    this.#cancelEmptyTimer(room);
     const timer = setTimeout(() => {
-      this.#emptyTimers.delete(room.id);
+      this.#emptyTimers.delete(room);
       if (room.idle) room.close();
     }, this.#options.emptyGraceMs);
     timer.unref();
-    this.#emptyTimers.set(room.id, timer);
+    this.#emptyTimers.set(room, timer);
   }
 
-  #cancelEmptyTimer(roomId: string): void {
-    clearTimeout(this.#emptyTimers.get(roomId));
-    this.#emptyTimers.delete(roomId);
+  #cancelEmptyTimer(room: Room): void {
+    clearTimeout(this.#emptyTimers.get(room));
+    this.#emptyTimers.delete(room);
   }
 
   close(): void {

@@ -1,7 +1,6 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logging/createLogger.ts';
 import type { Peer } from './Peer.ts';
-import type { Notify } from './PeerTypes.ts';
 import type { WorkerPool } from './WorkerPool.ts';
 
 export type RoomOptions = {
@@ -25,13 +24,37 @@ export type JoinOptions = {
   nickname: string;
   ip: string;
   rtpCapabilities: types.RtpCapabilities;
-  notify: Notify;
 };
+
+/** A new place: the peer, who was there before it, and paused consumers of their talkers. */
+export type Joined = { peer: Peer; others: Peer[]; consumers: types.Consumer[] };
+
+/** A place taken back after a dropped connection: same peer, same media. */
+export type Resumed = { peer: Peer; others: Peer[] };
+
+/** Why a peer is no longer in the room. */
+export type LeaveReason =
+  /** It said so (or its client closed the connection deliberately). */
+  | 'left'
+  /** Its media never connected within the join timeout. */
+  | 'joinTimeout'
+  /** Its connection dropped and it did not come back within the grace period. */
+  | 'reconnectTimeout'
+  /** The worker under its transports died: it must join again. */
+  | 'mediaReset';
 
 export type RoomEvents = {
   peerJoined: [peer: Peer];
-  peerLeft: [peer: Peer];
+  peerLeft: [peer: Peer, reason: LeaveReason];
+  peerMuted: [peer: Peer];
+  /** `receiver` got a paused consumer after its join (someone started talking). */
+  newConsumer: [receiver: Peer, consumer: types.Consumer];
+  /** A consumer of `receiver` closed because the talker's producer did. */
+  consumerClosed: [receiver: Peer, consumerId: string];
+  /** Peer ids speaking now; emitted only when the set changes. */
+  speaking: [peerIds: readonly string[]];
   /** The last peer left (or a join failed in an empty room). */
   empty: [];
-  close: [];
+  /** Closed with these peers still in it (all closed with the room). */
+  close: [peers: Peer[]];
 };

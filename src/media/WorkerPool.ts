@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logging/createLogger.ts';
-import { SignalingError } from '../signaling/SignalingError.ts';
+import { UnavailableError } from './errors.ts';
 import { MediaWorker } from './MediaWorker.ts';
 import type { WorkerPoolEvents, WorkerPoolOptions } from './WorkerPoolTypes.ts';
 
@@ -18,6 +18,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #slots: MediaWorker[];
   readonly #options: WorkerPoolOptions;
   readonly #logger: Logger;
+  #lastPicked = -1;
   #closed = false;
 
   static async create(options: WorkerPoolOptions): Promise<WorkerPool> {
@@ -73,20 +74,25 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const deadline = Date.now() + timeoutMs;
     while (!this.#slots.some((w) => !w.closed)) {
       if (this.#closed || Date.now() > deadline) {
-        throw new SignalingError('SERVER_BUSY', 'the media server is restarting, try again');
+        throw new UnavailableError('the media server is restarting, try again');
       }
       await sleep(50);
     }
   }
 
-  /** The live worker forwarding the fewest streams: where a new room should go. */
+  /**
+   * The live worker with the least load: where a new room (or a room's overflow) goes.
+   * Ties go round-robin, starting after the worker picked last.
+   */
   leastLoaded(): MediaWorker {
-    const live = this.#slots.filter((w) => !w.closed);
-    const best = live.reduce<MediaWorker | undefined>(
-      (min, w) => (!min || w.consumerCount < min.consumerCount ? w : min),
-      undefined,
-    );
-    if (!best) throw new Error('no live mediasoup worker');
+    const count = this.#slots.length;
+    let best: MediaWorker | undefined;
+    for (let step = 1; step <= count; step++) {
+      const worker = this.#slots[(this.#lastPicked + step) % count];
+      if (worker && !worker.closed && (!best || worker.load < best.load)) best = worker;
+    }
+    if (!best) throw new UnavailableError('no live media worker, try again');
+    this.#lastPicked = best.index;
     return best;
   }
 

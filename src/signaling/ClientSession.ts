@@ -1,36 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type { types } from 'mediasoup';
-import type { Socket } from 'socket.io';
 import type { z } from 'zod';
 import type { Logger } from '../logging/createLogger.ts';
-import type { Notify } from '../media/PeerTypes.ts';
-import type { JoinResult, Room } from '../media/Room.ts';
+import type { Room } from '../media/Room.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
 import {
   type Ack,
-  type ClientToServerEvents,
   type ErrorCode,
   type IceServer,
-  type ProtocolError,
   type RequestName,
   type Responses,
   requestSchemas,
   type ServerToClientEvents,
-  type SocketData,
-} from './protocol.ts';
+} from '../protocol/protocol.ts';
+import type { GhostTalkSocket } from './ioTypes.ts';
+import type { PeerSessions, PlaceHolder } from './PeerSessions.ts';
 import { SignalingError } from './SignalingError.ts';
 import type { SignalingLimits } from './SignalingLimits.ts';
-
-export type GhostTalkSocket = Socket<
-  ClientToServerEvents,
-  ServerToClientEvents,
-  Record<string, never>,
-  SocketData
->;
+import { type JoinAnswer, joinAnswer } from './wire.ts';
+import { toWireError } from './wireErrors.ts';
 
 export type ClientSessionOptions = {
   socket: GhostTalkSocket;
   rooms: RoomRegistry;
+  sessions: PeerSessions;
   routerRtpCapabilities: types.RtpCapabilities;
   /** ICE servers for one peer, and when they should be refreshed (ms from now), if ever. */
   iceServers: (peerId: string) => { iceServers: IceServer[]; refreshInMs?: number };
@@ -61,26 +54,16 @@ const deliberateDisconnects = new Set([
   'server shutting down',
 ]);
 
-/** mediasoup rejects bad parameters with TypeError; that is the client's fault, not ours. */
-function toProtocolError(error: unknown): ProtocolError | undefined {
-  if (error instanceof SignalingError) return { code: error.code, message: error.message };
-  if (error instanceof TypeError) return { code: 'BAD_REQUEST', message: error.message };
-  if (error instanceof Error && error.name === 'UnsupportedError') {
-    return { code: 'UNSUPPORTED', message: error.message };
-  }
-  return undefined;
-}
-
 /**
  * One socket.io connection: validates every request, runs them one at a time (so a
  * client cannot race its own join against itself) and answers each with one ack.
  */
-export class ClientSession {
+export class ClientSession implements PlaceHolder {
   readonly #socket: GhostTalkSocket;
   readonly #options: ClientSessionOptions;
   readonly #logger: Logger;
-  #room: Room | undefined;
-  #peerId: string | undefined;
+  /** The place this session holds, while PeerSessions says it does. */
+  #place: { room: Room; peerId: string } | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #iceRefresh: NodeJS.Timeout | undefined;
@@ -142,14 +125,16 @@ export class ClientSession {
         const handler = handlers[name] as (p: unknown) => Promise<unknown>;
         return { ok: true, data: await handler(parsed.data) };
       } catch (error) {
-        const known = toProtocolError(error);
-        if (known) return { ok: false, error: known };
-        this.#logger.error('request failed', {
-          event: name,
-          peer: this.#peerId,
-          error: (error as Error).message,
-        });
-        return { ok: false, error: { code: 'INTERNAL', message: 'internal error' } };
+        const { internal, ...wire } = toWireError(error);
+        if (internal) {
+          this.#logger.error('request failed', {
+            event: name,
+            peer: this.#place?.peerId,
+            error: (error as Error)?.message,
+            stack: (error as Error)?.stack,
+          });
+        }
+        return { ok: false, error: wire };
       }
     };
     void this.#options.limits.allowMessage(this.#socket.id).then((allowed) => {
@@ -174,7 +159,7 @@ export class ClientSession {
     clearTimeout(this.#iceRefresh);
     if (refreshInMs !== undefined) {
       this.#iceRefresh = setTimeout(() => {
-        if (this.#peerId === peerId && !this.#closed) {
+        if (this.#place?.peerId === peerId && !this.#closed) {
           this.#socket.emit('iceServers', { iceServers: this.#iceServers(peerId) });
         }
       }, refreshInMs);
@@ -187,67 +172,56 @@ export class ClientSession {
   #release(): void {
     const held = this.#held;
     this.#held = undefined;
-    if (held && this.#inRoom()) for (const send of held) send();
+    if (held && this.#place) for (const send of held) send();
   }
 
-  #inRoom(): boolean {
-    return Boolean(this.#peerId && this.#room?.peers.has(this.#peerId));
+  deliver<E extends keyof ServerToClientEvents>(
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void {
+    const send = () => this.#socket.emit(event, ...args);
+    if (this.#held) this.#held.push(send);
+    else send();
+  }
+
+  displaced(): void {
+    this.#logger.info('place taken over by a newer connection', {
+      peer: this.#place?.peerId,
+      socket: this.#socket.id,
+    });
+    this.#forget();
+    // The old socket is stale (the client moved on); closing it frees its resources.
+    this.#socket.disconnect(true);
+  }
+
+  placeGone(): void {
+    this.#forget();
   }
 
   #requireRoom(): { room: Room; peerId: string } {
-    if (!this.#room || !this.#peerId || !this.#inRoom()) {
+    const place = this.#place;
+    if (!place || !this.#options.sessions.holds(place.peerId, this)) {
       throw new SignalingError('NOT_IN_ROOM', 'join a room first');
     }
-    return { room: this.#room, peerId: this.#peerId };
+    return place;
   }
 
   #handlers(): Handlers {
     return {
       capabilities: async () => ({ routerRtpCapabilities: this.#options.routerRtpCapabilities }),
       join: async ({ roomId, nickname, rtpCapabilities, resume }) => {
-        if (this.#inRoom()) {
+        if (this.#place)
           throw new SignalingError('ALREADY_JOINED', 'already in a room; leave first');
-        }
-        const socket = this.#socket;
         this.#held = [];
-        const sink: Notify = (event, ...args) => {
-          const send = () => socket.emit(event, ...args);
-          if (this.#held) this.#held.push(send);
-          else send();
-        };
-        let result: JoinResult | undefined;
-        let room = resume ? this.#options.rooms.get(roomId) : undefined;
-        if (room && resume) {
-          try {
-            result = room.resume(resume.peerId, resume.token, sink);
-          } catch {
-            // The place is gone (grace expired, room closed): a fresh join instead.
-          }
-        }
-        if (!result) {
-          const { rooms, limits } = this.#options;
-          await limits.checkJoin(this.ip, {
-            createsRoom: !rooms.get(roomId),
-            rooms: rooms.size,
-            peers: rooms.peerCount,
-          });
-          room = await rooms.getOrCreate(roomId);
-          result = await room.join({
-            peerId: randomUUID(),
-            nickname,
-            ip: this.ip,
-            rtpCapabilities: rtpCapabilities as types.RtpCapabilities,
-            notify: sink,
-          });
-        }
-        this.#room = room;
-        this.#peerId = result.peerId;
-        Object.assign(this.#socket.data, { roomId, peerId: result.peerId });
+        const answer =
+          (resume && this.#resume(roomId, resume)) ||
+          (await this.#join(roomId, nickname, rtpCapabilities as types.RtpCapabilities));
+        Object.assign(this.#socket.data, { roomId, peerId: answer.peerId });
         // The socket may have gone while we were creating transports.
         if (this.#closed) this.#detach();
         return {
-          ...result,
-          iceServers: this.#iceServers(result.peerId),
+          ...answer,
+          iceServers: this.#iceServers(answer.peerId),
           iceTransportPolicy: this.#options.iceTransportPolicy,
         };
       },
@@ -288,20 +262,69 @@ export class ClientSession {
     };
   }
 
+  /** Takes back a place after a dropped connection; undefined if it is gone. */
+  #resume(roomId: string, resume: { peerId: string; token: string }): JoinAnswer | undefined {
+    const room = this.#options.rooms.get(roomId);
+    if (!room) return undefined;
+    try {
+      const { peer, others } = room.resume(resume.peerId, resume.token);
+      this.#hold(room, peer.id);
+      return joinAnswer(room, { peer, others, consumers: peer.consumers.values() }, true);
+    } catch {
+      // The place is gone (grace expired, room closed): a fresh join instead.
+      return undefined;
+    }
+  }
+
+  async #join(
+    roomId: string,
+    nickname: string,
+    rtpCapabilities: types.RtpCapabilities,
+  ): Promise<JoinAnswer> {
+    const { rooms, limits, sessions } = this.#options;
+    await limits.checkJoin(this.ip, { createsRoom: !rooms.get(roomId) });
+    // Claimed before the peer exists, so no event for it can be missed.
+    const peerId = randomUUID();
+    sessions.claim(peerId, this);
+    try {
+      const { room, joined } = await rooms.join(roomId, {
+        peerId,
+        nickname,
+        ip: this.ip,
+        rtpCapabilities,
+      });
+      this.#place = { room, peerId };
+      return joinAnswer(room, joined, false);
+    } catch (error) {
+      sessions.release(peerId, this);
+      throw error;
+    }
+  }
+
+  #hold(room: Room, peerId: string): void {
+    this.#options.sessions.claim(peerId, this);
+    this.#place = { room, peerId };
+  }
+
   #leave(): void {
-    if (this.#room && this.#peerId) this.#room.leave(this.#peerId);
+    const place = this.#place;
+    if (place && this.#options.sessions.release(place.peerId, this)) {
+      place.room.leave(place.peerId);
+    }
     this.#forget();
   }
 
   /** Keeps the peer's place for a reconnect; the room removes it after a grace period. */
   #detach(): void {
-    if (this.#room && this.#peerId) this.#room.detach(this.#peerId);
+    const place = this.#place;
+    if (place && this.#options.sessions.release(place.peerId, this)) {
+      place.room.detach(place.peerId);
+    }
     this.#forget();
   }
 
   #forget(): void {
-    this.#room = undefined;
-    this.#peerId = undefined;
+    this.#place = undefined;
     delete this.#socket.data.roomId;
     delete this.#socket.data.peerId;
   }

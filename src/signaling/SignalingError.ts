@@ -1,4 +1,4 @@
-import type { ErrorCode } from './protocol.ts';
+import type { ErrorCode } from '../protocol/protocol.ts';
 
 /** An error the client caused or must be told about; its message is safe to send. */
 export class SignalingError extends Error {

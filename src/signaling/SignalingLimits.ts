@@ -8,8 +8,6 @@ export type SignalingLimitSettings = {
   roomCreationsPerIpPerMinute: number;
   /** Requests per socket per 10 s. */
   messagesPerSocketPer10s: number;
-  maxRooms: number;
-  maxPeers: number;
 };
 
 async function take(limiter: RateLimiterMemory, key: string): Promise<boolean> {
@@ -56,17 +54,8 @@ export class SignalingLimits {
     return take(this.#messages, socketId);
   }
 
-  /** Throws a RATE_LIMITED or SERVER_BUSY error the client can show. */
-  async checkJoin(
-    ip: string,
-    load: { createsRoom: boolean; rooms: number; peers: number },
-  ): Promise<void> {
-    if (load.peers >= this.settings.maxPeers) {
-      throw new SignalingError('SERVER_BUSY', 'the server is full, try again later');
-    }
-    if (load.createsRoom && load.rooms >= this.settings.maxRooms) {
-      throw new SignalingError('SERVER_BUSY', 'the server has too many rooms, try again later');
-    }
+  /** Throws a RATE_LIMITED error the client can show. (Server-wide caps: RoomRegistry.) */
+  async checkJoin(ip: string, load: { createsRoom: boolean }): Promise<void> {
     if (!(await take(this.#joins, ip))) {
       throw new SignalingError('RATE_LIMITED', 'too many joins from your address, wait a minute');
     }

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import type { IceServer } from './protocol.ts';
+import type { IceServer } from '../protocol/protocol.ts';
 
 export type IceServerSettings = {
   /** turn:, turns: and stun: URLs, as configured. */

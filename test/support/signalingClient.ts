@@ -5,7 +5,7 @@ import type {
   RequestName,
   Responses,
   ServerToClientEvents,
-} from '../../src/signaling/protocol.ts';
+} from '../../src/protocol/protocol.ts';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 

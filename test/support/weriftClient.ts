@@ -26,7 +26,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { MediaStreamTrack, RTCPeerConnection, RtpPacket } from 'werift';
-import type { ConsumerInfo, Responses } from '../../src/signaling/protocol.ts';
+import type { ConsumerInfo, Responses } from '../../src/protocol/protocol.ts';
 import { SignalingClient } from './signalingClient.ts';
 import {
   answerDtlsParameters,

@@ -34,7 +34,7 @@ import {
   type SrtpProfile,
   useOPUS,
 } from 'werift';
-import type { TransportInfo } from '../../src/signaling/protocol.ts';
+import type { TransportInfo } from '../../src/protocol/protocol.ts';
 
 /** SRTP protection profiles werift implements, named as mediasoup names them. */
 export type SrtpProfileName = 'AEAD_AES_128_GCM' | 'AES_CM_128_HMAC_SHA1_80';

@@ -5,7 +5,7 @@ import type {
   PeerSnapshot,
   RoomSnapshot,
   StatsSample,
-} from '../../../src/admin/adminProtocol.ts';
+} from '../../../src/protocol/adminProtocol.ts';
 import './admin.css';
 import { drawLineChart } from './chart.ts';
 

@@ -1,4 +1,4 @@
-import { NICKNAME_MAX_CHARS } from '../../../src/signaling/limits.ts';
+import { NICKNAME_MAX_CHARS } from '../../../src/protocol/limits.ts';
 import { h } from '../dom.ts';
 
 export type JoinView = {

@@ -1,15 +1,14 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import type { BanList } from '../admin/BanList.ts';
-import type { ServerStats } from '../admin/ServerStats.ts';
-import { countPeers } from '../admin/ServerStats.ts';
 import type { LogTail } from '../logging/LogTail.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
 import type { WorkerPool } from '../media/WorkerPool.ts';
+import type { ServerStats } from './ServerStats.ts';
 
 export type MetricsOptions = {
   rooms: RoomRegistry;
   workers: WorkerPool;
-  bans: BanList;
+  /** The ban list (only its size is shown). */
+  bans: { readonly size: number };
   stats: ServerStats;
   logTail: LogTail;
 };
@@ -36,7 +35,7 @@ export function createMetrics({ rooms, workers, bans, stats, logTail }: MetricsO
     help: 'People in rooms now',
     registers,
     collect() {
-      this.set(countPeers(rooms));
+      this.set(rooms.peerCount);
     },
   });
   new Gauge({

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
 import type { WorkerPool } from '../media/WorkerPool.ts';
-import type { StatsSample } from './adminProtocol.ts';
+import type { StatsSample } from '../protocol/adminProtocol.ts';
 
 export type ServerStatsOptions = {
   rooms: RoomRegistry;
@@ -10,12 +10,6 @@ export type ServerStatsOptions = {
   /** Samples kept for the charts (default: 10 minutes at 2 s). */
   historySize?: number;
 };
-
-export function countPeers(rooms: RoomRegistry): number {
-  let peers = 0;
-  for (const room of rooms.values()) peers += room.peers.size;
-  return peers;
-}
 
 /**
  * Samples rooms, peers, worker CPU/memory and process figures every 2 s into a short
@@ -84,7 +78,7 @@ export class ServerStats extends EventEmitter<{ sample: [StatsSample] }> {
       const sample: StatsSample = {
         at: Date.now(),
         rooms: rooms.size,
-        peers: countPeers(rooms),
+        peers: rooms.peerCount,
         workerCpuPercent,
         workerMaxRssBytes,
         workerAlive: workers.healthy,
