@@ -236,6 +236,11 @@ export type ServerToClientEvents = {
   kicked: (event: { reason: string }) => void;
   /** Fresh TURN credentials before the old ones expire: `transport.updateIceServers()`. */
   iceServers: (event: { iceServers: IceServer[] }) => void;
+  /**
+   * The server closed your microphone's producer (it kept sending far more than speech
+   * needs); the reason is written for people. The rest of the call goes on.
+   */
+  producerClosed: (event: { reason: string }) => void;
   /** Your media session was lost on the server (worker restart): join again. */
   mediaReset: () => void;
   /** The server is shutting down; reconnect later. */
