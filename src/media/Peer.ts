@@ -49,6 +49,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     const { router, webRtcServer, id } = options;
     const sendTransport = await createTransport(router, webRtcServer, id);
     try {
+      // Only a well-behaved sender follows this; ProducerBudget deals with the others.
+      await sendTransport.setMaxIncomingBitrate(options.maxIncomingBitrate);
       const recvTransport = await createTransport(router, webRtcServer, id);
       return new Peer(options, sendTransport, recvTransport);
     } catch (error) {

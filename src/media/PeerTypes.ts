@@ -7,6 +7,8 @@ export type PeerOptions = {
   rtpCapabilities: types.RtpCapabilities;
   router: types.Router;
   webRtcServer: types.WebRtcServer;
+  /** bit/s the send transport's congestion feedback (REMB/TWCC) tells the sender it may use. */
+  maxIncomingBitrate: number;
 };
 
 export type PeerEvents = {

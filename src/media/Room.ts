@@ -11,6 +11,8 @@ import {
   UnavailableError,
 } from './errors.ts';
 import { Peer } from './Peer.ts';
+import { ProducerBudget } from './ProducerBudget.ts';
+import type { ProducerBudgetLimits } from './ProducerBudgetTypes.ts';
 import { type Placement, RoomPlacement } from './RoomPlacement.ts';
 import type {
   Joined,
@@ -39,6 +41,9 @@ export class Room extends EventEmitter<RoomEvents> {
   readonly #speaking: SpeakingDetector;
   readonly #logger: Logger;
   readonly #timing: Timing;
+  readonly #budget: ProducerBudgetLimits;
+  /** Peers whose producer was closed over budget: they may not produce again. */
+  readonly #overBudget = new WeakSet<Peer>();
   /** producer id → id of the peer producing it. */
   readonly #talkers = new Map<string, string>();
   /** Two separate deadlines per peer, so one never cancels the other. */
@@ -65,6 +70,7 @@ export class Room extends EventEmitter<RoomEvents> {
     this.capacity = options.capacity;
     this.#logger = options.logger;
     this.#timing = options;
+    this.#budget = options.producerBudget;
     this.#placement = placement;
     this.#speaking = speaking;
     speaking.on('change', (peerIds) => this.emit('speaking', peerIds));
@@ -137,6 +143,7 @@ export class Room extends EventEmitter<RoomEvents> {
         id: options.peerId,
         router,
         webRtcServer: worker.webRtcServer,
+        maxIncomingBitrate: this.#budget.maxKbps * 1000,
       });
       consumers = await this.#consumeAll(peer);
       if (this.#closed) throw new UnavailableError('room closed while joining');
@@ -239,6 +246,12 @@ export class Room extends EventEmitter<RoomEvents> {
     if (transportId !== peer.sendTransport.id) {
       throw new NotFoundError('produce needs this peer’s send transport');
     }
+    // Refused for as long as this peer is in the room: each new producer would get a
+    // fresh window. Rejoining is the way back, and joins are limited per IP
+    // (JOINS_PER_MINUTE), so a flood costs at most one window per join.
+    if (this.#overBudget.has(peer)) {
+      throw new ConflictError('your microphone was turned off for sending too much; join again');
+    }
     if (peer.producer) throw new ConflictError('already producing');
     const producer = await peer.sendTransport
       .produce({ kind: 'audio', rtpParameters, paused: peer.muted })
@@ -255,6 +268,7 @@ export class Room extends EventEmitter<RoomEvents> {
     peer.producer = producer;
     this.#talkers.set(producer.id, peerId);
     producer.observer.once('close', () => this.#talkers.delete(producer.id));
+    this.#enforceBudget(peer, producer);
     try {
       await this.#placement.availableOn(producer, peer.router, this.router);
       await this.#speaking.add(producer.id, peerId);
@@ -287,6 +301,26 @@ export class Room extends EventEmitter<RoomEvents> {
     return producer.id;
   }
 
+  /** Closes the producer once it sends past its budget; the rest of the room carries on. */
+  #enforceBudget(peer: Peer, producer: types.Producer): void {
+    const budget = new ProducerBudget({ producer, ...this.#budget });
+    budget.once('exceeded', (kbps) => {
+      if (producer.closed) return;
+      this.#overBudget.add(peer);
+      const { maxKbps } = this.#budget;
+      this.#logger.warn('producer closed over its bitrate budget', {
+        room: this.id,
+        peer: peer.id,
+        ip: peer.ip,
+        kbps,
+        maxKbps,
+      });
+      producer.close();
+      this.#speaking.forget(peer.id);
+      this.emit('producerOverBudget', peer, { kbps, maxKbps });
+    });
+  }
+
   async resumeConsumers(peerId: string, consumerIds: string[]): Promise<void> {
     const peer = this.peer(peerId);
     const consumers = consumerIds.map((id) => {
@@ -309,7 +343,10 @@ export class Room extends EventEmitter<RoomEvents> {
     const peer = this.peer(peerId);
     if (peer.muted === muted) return;
     peer.muted = muted;
-    if (peer.producer) await (muted ? peer.producer.pause() : peer.producer.resume());
+    // A producer closed over budget stays as peer.producer; the worker no longer knows it.
+    if (peer.producer && !peer.producer.closed) {
+      await (muted ? peer.producer.pause() : peer.producer.resume());
+    }
     this.emit('peerMuted', peer);
   }
 

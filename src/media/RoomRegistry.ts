@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../logging/createLogger.ts';
 import { UnavailableError } from './errors.ts';
 import type { Peer } from './Peer.ts';
+import type { ProducerBudgetLimits } from './ProducerBudgetTypes.ts';
 import { Room } from './Room.ts';
 import type { Joined, JoinOptions, LeaveReason } from './RoomTypes.ts';
 import type { WorkerPool } from './WorkerPool.ts';
@@ -18,6 +19,7 @@ export type RoomRegistryOptions = {
   emptyGraceMs: number;
   reconnectGraceMs: number;
   joinTimeoutMs: number;
+  producerBudget: ProducerBudgetLimits;
   logger: Logger;
 };
 

@@ -1,6 +1,7 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logging/createLogger.ts';
 import type { Peer } from './Peer.ts';
+import type { ProducerBudgetLimits } from './ProducerBudgetTypes.ts';
 import type { WorkerPool } from './WorkerPool.ts';
 
 export type RoomOptions = {
@@ -16,6 +17,8 @@ export type RoomOptions = {
   joinTimeoutMs: number;
   /** IPs of our TURN servers: media arriving from one of them is relayed. */
   relayAddresses: ReadonlySet<string>;
+  /** What each microphone may send; past it, its producer is closed. */
+  producerBudget: ProducerBudgetLimits;
   logger: Logger;
 };
 
@@ -51,6 +54,11 @@ export type RoomEvents = {
   newConsumer: [receiver: Peer, consumer: types.Consumer];
   /** A consumer of `receiver` closed because the talker's producer did. */
   consumerClosed: [receiver: Peer, consumerId: string];
+  /**
+   * `peer`'s producer was closed for sending `kbps` over its `maxKbps` budget; its
+   * listeners get consumerClosed as for any closed producer. The peer stays in the room.
+   */
+  producerOverBudget: [peer: Peer, measured: { kbps: number; maxKbps: number }];
   /** Peer ids speaking now; emitted only when the set changes. */
   speaking: [peerIds: readonly string[]];
   /** The last peer left (or a join failed in an empty room). */

@@ -41,6 +41,12 @@ function relay(room: Room, sessions: PeerSessions): void {
   room.on('consumerClosed', (receiver, consumerId) => {
     sessions.send(receiver, 'consumerClosed', { consumerId });
   });
+  room.on('producerOverBudget', (peer, { kbps, maxKbps }) => {
+    const reason =
+      `your microphone was turned off: it sent ${kbps} kbit/s, far more than speech ` +
+      `needs (the limit is ${maxKbps}). Join the room again to talk.`;
+    sessions.send(peer, 'producerClosed', { reason });
+  });
   room.on('speaking', (peerIds) => {
     for (const peer of room.peers.values()) {
       sessions.send(peer, 'speaking', { peerIds: [...peerIds] });
