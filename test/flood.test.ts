@@ -94,6 +94,55 @@ describe('per-address limits', () => {
   });
 });
 
+describe('IPv6 and IPv4-mapped clients', () => {
+  test('addresses in one /64 share the connection budget; another /64 has its own', async () => {
+    const sameHost = ['2001:db8:1:2::a', '2001:db8:1:2::b', '2001:db8:1:2:ffff::1'];
+    const results = [];
+    for (let i = 0; i < 11; i++) results.push(await connectAs(sameHost[i % 3] as string));
+    assert.deepEqual(
+      results.map((r) => r.error ?? 'ok'),
+      [...Array(10).fill('ok'), 'too many connections from your address, wait a minute'],
+    );
+    assert.equal((await connectAs('2001:db8:1:3::a')).error, undefined);
+  });
+
+  test('an IPv4-mapped IPv6 address counts as the IPv4 address', async () => {
+    const results = [];
+    for (let i = 0; i < 11; i++) {
+      results.push(await connectAs(i % 2 ? '::ffff:203.0.113.9' : '203.0.113.9'));
+    }
+    assert.equal(results.filter((r) => !r.error).length, 10);
+    assert.match(results[10]?.error ?? '', /too many connections/);
+  });
+
+  test('addresses in one /64 share the join and room-creation budgets', async () => {
+    // Another /64 holds a room open, so joining it creates nothing.
+    const holder = (await connectAs('2001:db8:7:2::a')).socket;
+    assert.equal((await join(holder, 'v6-held')).ok, true);
+    const a = (await connectAs('2001:db8:7:1::a')).socket;
+    const b = (await connectAs('2001:db8:7:1::b')).socket;
+    const joinAndLeave = async (socket: Socket, room: string) => {
+      const result = await join(socket, room);
+      await new Promise((resolve) => socket.emit('leave', {}, resolve));
+      return result.ok || result.error?.code;
+    };
+    // 3 new rooms and 5 joins per minute, for the whole /64.
+    assert.deepEqual(
+      [
+        await joinAndLeave(a, 'v6-1'),
+        await joinAndLeave(b, 'v6-2'),
+        await joinAndLeave(a, 'v6-3'),
+        await joinAndLeave(b, 'v6-4'),
+        await joinAndLeave(b, 'v6-held'),
+        await joinAndLeave(a, 'v6-held'),
+      ],
+      [true, true, true, 'RATE_LIMITED', true, 'RATE_LIMITED'],
+    );
+    const other = (await connectAs('2001:db8:7:3::a')).socket;
+    assert.equal(await joinAndLeave(other, 'v6-new'), true);
+  });
+});
+
 test("the browser's reconnect backoff always fits the default per-address budgets", () => {
   const defaults = loadConfig([], { RTC_ANNOUNCED_ADDRESS: '127.0.0.1' });
   // socket.io's backoff at its fastest: each delay is the exponential step less the

@@ -162,6 +162,24 @@ export const settings = {
     schema: z.coerce.number().int().min(10).max(1_000_000).default(200),
     help: 'Signaling requests per connection per 10 seconds (default 200)',
   },
+  maxSocketsPerIp: {
+    flag: 'max-sockets-per-ip',
+    env: 'MAX_SOCKETS_PER_IP',
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(20),
+    help: 'Signaling connections one IP may hold open at once; room for a household behind one NAT with several tabs (default 20)',
+  },
+  socketIdleMs: {
+    flag: 'socket-idle-ms',
+    env: 'SOCKET_IDLE_MS',
+    schema: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+    help: 'A signaling connection that is not in a room is closed after this long; a minute to type a nickname, and the app reconnects on Join (default 60000)',
+  },
+  ipv6RateLimitPrefix: {
+    flag: 'ipv6-rate-limit-prefix',
+    env: 'IPV6_RATE_LIMIT_PREFIX',
+    schema: z.coerce.number().int().min(48).max(128).default(64),
+    help: 'IPv6 clients share the per-IP limits per network of this prefix length, since one host is handed a whole /64; 128 counts each address (default 64)',
+  },
   adminKey: {
     flag: 'admin-key',
     env: 'ADMIN_KEY',
@@ -228,6 +246,18 @@ export const settings = {
     env: 'WORKER_CONSUMER_BUDGET',
     schema: z.coerce.number().int().min(1).max(1_000_000).default(500),
     help: 'Consumers on one worker before a growing room spreads to another worker (default 500)',
+  },
+  producerMaxKbps: {
+    flag: 'producer-max-kbps',
+    env: 'PRODUCER_MAX_KBPS',
+    schema: z.coerce.number().int().min(64).max(10_000).default(192),
+    help: 'Most one microphone may send in kbit/s, RTP headers included, averaged over -producer-budget-window-ms; past it, it is turned off. Opus speech needs 6-64, stereo music up to 128 (default 192)',
+  },
+  producerBudgetWindowMs: {
+    flag: 'producer-budget-window-ms',
+    env: 'PRODUCER_BUDGET_WINDOW_MS',
+    schema: z.coerce.number().int().min(1000).max(60_000).default(5000),
+    help: 'Window in ms over which a microphone is held to -producer-max-kbps on average (default 5000)',
   },
   trustedProxies: {
     flag: 'trusted-proxies',

@@ -67,6 +67,7 @@ export class ClientSession implements PlaceHolder {
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #iceRefresh: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
   /** Room events for this client held until its join ack is out, so they never precede it. */
   #held: Array<() => void> | undefined;
   #closed = false;
@@ -91,6 +92,7 @@ export class ClientSession implements PlaceHolder {
       });
     });
     this.#socket.on('disconnect', (reason) => this.close(reason));
+    this.#idleFrom();
   }
 
   get closed(): boolean {
@@ -213,9 +215,17 @@ export class ClientSession implements PlaceHolder {
         if (this.#place)
           throw new SignalingError('ALREADY_JOINED', 'already in a room; leave first');
         this.#held = [];
-        const answer =
-          (resume && this.#resume(roomId, resume)) ||
-          (await this.#join(roomId, nickname, rtpCapabilities as types.RtpCapabilities));
+        // A join in progress is not idleness, however long its transports take.
+        clearTimeout(this.#idleTimer);
+        let answer: JoinAnswer;
+        try {
+          answer =
+            (resume && this.#resume(roomId, resume)) ||
+            (await this.#join(roomId, nickname, rtpCapabilities as types.RtpCapabilities));
+        } catch (error) {
+          this.#idleFrom();
+          throw error;
+        }
         Object.assign(this.#socket.data, { roomId, peerId: answer.peerId });
         // The socket may have gone while we were creating transports.
         if (this.#closed) this.#detach();
@@ -327,6 +337,21 @@ export class ClientSession implements PlaceHolder {
     this.#place = undefined;
     delete this.#socket.data.roomId;
     delete this.#socket.data.peerId;
+    this.#idleFrom();
+  }
+
+  /**
+   * A socket out of a room holds server resources for nothing: it is closed after
+   * SOCKET_IDLE_MS, counted from connect and again from each time it leaves a place.
+   */
+  #idleFrom(): void {
+    clearTimeout(this.#idleTimer);
+    if (this.#closed) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#logger.debug('idle socket closed', { ip: this.ip, socket: this.#socket.id });
+      this.#socket.disconnect(true);
+    }, this.#options.limits.settings.socketIdleMs);
+    this.#idleTimer.unref();
   }
 
   /**
@@ -337,6 +362,7 @@ export class ClientSession implements PlaceHolder {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#iceRefresh);
+    clearTimeout(this.#idleTimer);
     if (reason && deliberateDisconnects.has(reason)) this.#leave();
     else this.#detach();
   }

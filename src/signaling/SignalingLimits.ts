@@ -1,4 +1,5 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { clientKey } from '../net/addresses.ts';
 import { SignalingError } from './SignalingError.ts';
 
 export type SignalingLimitSettings = {
@@ -8,6 +9,12 @@ export type SignalingLimitSettings = {
   roomCreationsPerIpPerMinute: number;
   /** Requests per socket per 10 s. */
   messagesPerSocketPer10s: number;
+  /** Signaling sockets one IP may hold open at once. */
+  socketsPerIp: number;
+  /** A socket not in a room is closed after this long. */
+  socketIdleMs: number;
+  /** IPv6 clients are counted per network of this prefix length (see clientKey). */
+  ipv6Prefix: number;
 };
 
 async function take(limiter: RateLimiterMemory, key: string): Promise<boolean> {
@@ -26,6 +33,7 @@ export class SignalingLimits {
   readonly #joins: RateLimiterMemory;
   readonly #roomCreations: RateLimiterMemory;
   readonly #messages: RateLimiterMemory;
+  readonly #openSockets = new Map<string, number>();
 
   /** Defaults (in the settings table) are generous enough for an honest client that
    * reconnects with backoff, and tight enough that one address cannot flood the server. */
@@ -46,8 +54,32 @@ export class SignalingLimits {
     });
   }
 
+  /** Every per-address budget is kept under this key: canonical, IPv6 per network. */
+  #key(ip: string): string {
+    return clientKey(ip, this.settings.ipv6Prefix);
+  }
+
   allowConnection(ip: string): Promise<boolean> {
-    return take(this.#connections, ip);
+    return take(this.#connections, this.#key(ip));
+  }
+
+  /**
+   * Takes one of the address's open-socket slots: undefined when all are taken, else
+   * the function that gives it back (only the first call counts).
+   */
+  openSocket(ip: string): (() => void) | undefined {
+    const key = this.#key(ip);
+    const open = this.#openSockets.get(key) ?? 0;
+    if (open >= this.settings.socketsPerIp) return undefined;
+    this.#openSockets.set(key, open + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#openSockets.get(key) ?? 1) - 1;
+      if (left > 0) this.#openSockets.set(key, left);
+      else this.#openSockets.delete(key);
+    };
   }
 
   allowMessage(socketId: string): Promise<boolean> {
@@ -56,10 +88,11 @@ export class SignalingLimits {
 
   /** Throws a RATE_LIMITED error the client can show. (Server-wide caps: RoomRegistry.) */
   async checkJoin(ip: string, load: { createsRoom: boolean }): Promise<void> {
-    if (!(await take(this.#joins, ip))) {
+    const key = this.#key(ip);
+    if (!(await take(this.#joins, key))) {
       throw new SignalingError('RATE_LIMITED', 'too many joins from your address, wait a minute');
     }
-    if (load.createsRoom && !(await take(this.#roomCreations, ip))) {
+    if (load.createsRoom && !(await take(this.#roomCreations, key))) {
       throw new SignalingError(
         'RATE_LIMITED',
         'too many new rooms from your address, wait a minute',

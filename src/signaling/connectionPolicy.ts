@@ -41,8 +41,9 @@ export type ConnectionPolicyOptions = {
 
 /**
  * Who may open a signaling connection: the client address is resolved once (through
- * trusted proxies), banned addresses are refused, and each address has a budget of new
- * connections per minute.
+ * trusted proxies), banned addresses are refused, each address has a budget of new
+ * connections per minute and of sockets open at once. (A socket that stays out of a
+ * room is closed by its ClientSession.)
  */
 export function applyConnectionPolicy(io: MainIoServer, options: ConnectionPolicyOptions): void {
   const { resolveIp, isBanned, limits, logger } = options;
@@ -60,5 +61,20 @@ export function applyConnectionPolicy(io: MainIoServer, options: ConnectionPolic
       logger.warn('connection rate limited', { ip: socket.data.ip });
       next(new Error('too many connections from your address, wait a minute'));
     });
+  });
+  // Last, so that a socket holds a slot only once nothing else can refuse it. A socket
+  // that passes can still fail to connect (its transport closed meanwhile): the slot is
+  // given back when the transport closes, as well as on disconnect.
+  io.use((socket, next) => {
+    // Closed during the rate-limit check: no 'close' would come to give the slot back.
+    if (socket.conn.readyState !== 'open') return next(new Error('connection closed'));
+    const release = limits.openSocket(socket.data.ip);
+    if (!release) {
+      logger.warn('too many open connections', { ip: socket.data.ip });
+      return next(new Error('too many open connections from your address; close other tabs'));
+    }
+    socket.conn.once('close', release);
+    socket.once('disconnect', release);
+    next();
   });
 }
