@@ -30,7 +30,8 @@ ENV NODE_ENV=production \
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data
-EXPOSE 8080/tcp 50000/udp 50000/tcp
+# Worker i (one per core by default, RTC_WORKERS at most 256) takes RTC_UDP_PORT + i.
+EXPOSE 8080/tcp 50000-50255/udp 50000-50255/tcp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/healthz`).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "src/main.ts"]

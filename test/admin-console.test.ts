@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { types } from 'mediasoup';
+import { type Browser, chromium } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
 import type {
   AdminClientToServerEvents,
   AdminHello,
   AdminServerToClientEvents,
 } from '../src/protocol/adminProtocol.ts';
-import { SignalingClient } from './support/signalingClient.ts';
+import { CHROMIUM_PATH, ensureClientBuilt, waitFor } from './support/browser.ts';
+import { type ClientSocket, SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
 
 const KEY = 'console-test-admin-key-01';
@@ -69,6 +71,38 @@ function nextEvent<E extends keyof AdminServerToClientEvents>(
   });
 }
 
+/** The session cookie `/admin?key=` hands out, as a Cookie header. */
+async function sessionCookie(): Promise<string> {
+  const response = await fetch(`${ts.url}/admin?key=${KEY}`);
+  assert.equal(response.status, 200);
+  const header = response.headers.getSetCookie().find((c) => c.startsWith('ghosttalk_admin='));
+  assert.ok(header, 'a session cookie');
+  return header.split(';')[0] as string;
+}
+
+/** A joined peer that comes (through the trusted loopback proxy) from `address`. */
+async function joinedFrom(address: string, roomId: string, nickname: string) {
+  const socket: ClientSocket = io(ts.url, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    extraHeaders: { 'x-forwarded-for': address },
+  });
+  sockets.push(socket);
+  const call = async (name: string, payload: unknown) => {
+    const emit = socket.timeout(5000).emitWithAck as unknown as (
+      name: string,
+      payload: unknown,
+    ) => Promise<{ ok: boolean; data: Record<string, unknown> }>;
+    const response = await emit.call(socket, name, payload);
+    assert.ok(response.ok, `${name} failed`);
+    return response.data;
+  };
+  const { routerRtpCapabilities } = await call('capabilities', {});
+  await call('join', { roomId, nickname, rtpCapabilities: routerRtpCapabilities });
+  return socket;
+}
+
 async function joinedClient(roomId: string, nickname: string) {
   const c = await SignalingClient.connect(ts.url);
   sockets.push(c.socket);
@@ -81,11 +115,16 @@ async function joinedClient(roomId: string, nickname: string) {
   return { c, data };
 }
 
+let browser: Browser | undefined;
+
 before(async () => {
-  ts = await startTestServer({ ADMIN_KEY: KEY });
+  ensureClientBuilt();
+  // Loopback is a trusted proxy, so a test client can come from any address.
+  ts = await startTestServer({ ADMIN_KEY: KEY, TRUSTED_PROXIES: 'loopback' });
 });
 
 after(async () => {
+  await browser?.close();
   for (const s of sockets) s.disconnect();
   await ts.stop();
 });
@@ -95,6 +134,20 @@ describe('admin console namespace', () => {
     assert.equal(await connectError(adminSocket({})), 'unauthorized');
     assert.equal(await connectError(adminSocket({ key: 'wrong-wrong-wrong' })), 'unauthorized');
     assert.equal(await connectError(adminSocket({ key: 42 })), 'unauthorized');
+  });
+
+  test('the session cookie of the admin page opens the console; a forged one does not', async () => {
+    const socket = adminSocket({}, { cookie: await sessionCookie() });
+    const hello = await new Promise<AdminHello>((resolve, reject) => {
+      socket.once('hello', resolve);
+      socket.once('connect_error', reject);
+    });
+    assert.ok(Array.isArray(hello.rooms));
+    const forged = adminSocket(
+      {},
+      { cookie: 'ghosttalk_admin=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+    );
+    assert.equal(await connectError(forged), 'unauthorized');
   });
 
   test('refuses a browser page from another origin', async () => {
@@ -174,5 +227,54 @@ describe('admin console namespace', () => {
     assert.equal(entry.ban, '192.0.2.77');
     assert.deepEqual(entry.admin, { via: 'console', ip: '127.0.0.1' });
     await socket.timeout(2000).emitWithAck('unban', { ip: '192.0.2.77' });
+  });
+
+  test('in Chromium: the key leaves the address bar, the console runs on the cookie, Ban IP is canonical', async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu'],
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
+    const status = page.locator('#status');
+
+    await page.goto(`${ts.url}/admin?key=${KEY}`);
+    await waitFor('the console to go live', async () => (await status.textContent()) === 'live');
+    assert.equal(page.url(), `${ts.url}/admin`, 'no key in the address bar');
+    assert.equal(await page.evaluate('document.cookie'), '', 'HttpOnly: no script sees it');
+    const [cookie, ...others] = await context.cookies();
+    assert.equal(others.length, 0);
+    assert.equal(cookie?.name, 'ghosttalk_admin');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Strict');
+    assert.equal(cookie.secure, false);
+
+    // A reload (no key any more) gets the page and the live console by the cookie alone.
+    await page.reload();
+    await waitFor('live after reload', async () => (await status.textContent()) === 'live');
+    assert.equal(page.url(), `${ts.url}/admin`);
+
+    // A peer from 2001:db8:0:0::1 is listed, and banned, as 2001:db8::1.
+    const peer = await joinedFrom('2001:db8:0:0::1', 'ui-ban', 'Eve');
+    const kicked = new Promise((resolve) => peer.once('kicked', resolve));
+    const row = page.locator('tr', { hasText: 'Eve' });
+    await row.waitFor();
+    assert.equal(await row.locator('td').nth(1).textContent(), '2001:db8::1');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.getByRole('button', { name: 'Ban IP' }).click();
+    assert.deepEqual(await kicked, { reason: 'banned' });
+    await page.locator('#bans li', { hasText: '2001:db8::1' }).waitFor();
+    assert.deepEqual(ts.server.bans.list(), ['2001:db8::1']);
+    await page.locator('#bans li').getByRole('button', { name: 'Unban' }).click();
+    await page.locator('#bans li', { hasText: 'Nobody is banned.' }).waitFor();
+    assert.equal(ts.server.bans.size, 0);
+    assert.deepEqual(errors, [], 'no CSP or script errors');
+    await context.close();
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { types } from 'mediasoup';
-import { io } from 'socket.io-client';
+import { io, type Socket } from 'socket.io-client';
 import { BanFileError, BanList, parseBan } from '../src/admin/BanList.ts';
 import { SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
@@ -13,6 +13,7 @@ const KEY = 'bans-test-admin-key-0123';
 const dirs: string[] = [];
 const servers: TestServer[] = [];
 const clients: SignalingClient[] = [];
+const clientSockets: Socket[] = [];
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'ghosttalk-bans-'));
@@ -59,7 +60,28 @@ function tryConnect(url: string, headers: Record<string, string> = {}): Promise<
   });
 }
 
+/** A connected socket (main or `/admin` namespace) claiming `address` via X-Forwarded-For. */
+async function connectedFrom(url: string, address: string, auth = {}): Promise<Socket> {
+  const socket = io(url, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    auth,
+    extraHeaders: { 'x-forwarded-for': address },
+  });
+  clientSockets.push(socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  return socket;
+}
+
+const disconnected = (socket: Socket) =>
+  new Promise<string>((resolve) => socket.once('disconnect', resolve));
+
 after(async () => {
+  for (const s of clientSockets) s.disconnect();
   for (const c of clients) c.close();
   for (const ts of servers) await ts.stop();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -191,6 +213,73 @@ describe('bans on a live server', () => {
     ts.server.bans.add('127.0.1.0/24');
     assert.equal(await tryConnect(ts.url), 'connected');
     assert.equal((await fetch(`${ts.url}/healthz`)).status, 200);
+  });
+});
+
+describe('bans in canonical form', () => {
+  test('an IPv6 ban in any spelling is one ban, lifted by any spelling', async () => {
+    const ts = await server({ TRUSTED_PROXIES: 'loopback' });
+    const peer = await connectedFrom(ts.url, '2001:db8::1');
+    const gone = disconnected(peer);
+    const banned = await ban(ts, '2001:db8:0:0::1');
+    assert.deepEqual(await banned.json(), { ok: true, ban: '2001:db8::1', disconnected: 1 });
+    assert.equal(await gone, 'io server disconnect');
+    assert.equal(await tryConnect(ts.url, { 'x-forwarded-for': '2001:DB8:0::1' }), 'banned');
+    // Banning it again in another spelling adds nothing.
+    await ban(ts, '2001:0db8::0:1');
+    assert.deepEqual(ts.server.bans.list(), ['2001:db8::1']);
+    const lifted = await ban(ts, '2001:db8::1', 'unban');
+    assert.deepEqual(await lifted.json(), { ok: true, removed: true });
+    assert.equal(ts.server.bans.size, 0);
+    assert.equal(await tryConnect(ts.url, { 'x-forwarded-for': '2001:db8::1' }), 'connected');
+    // And the other way round: banned short, lifted long.
+    await ban(ts, '2001:db8::5');
+    const long = await ban(ts, '2001:DB8:0:0:0:0:0:5', 'unban');
+    assert.deepEqual(await long.json(), { ok: true, removed: true });
+    assert.equal(ts.server.bans.size, 0);
+
+    // From the console too: banned as 2001:db8:0:0::1, unbanned as 2001:db8::1.
+    const consoleSocket = await connectedFrom(`${ts.url}/admin`, '198.51.100.1', { key: KEY });
+    const emit = (event: string, ip: string) =>
+      consoleSocket.timeout(2000).emitWithAck(event, { ip }) as Promise<Record<string, unknown>>;
+    assert.deepEqual(await emit('ban', '2001:db8:0:0::1'), {
+      ok: true,
+      data: { ban: '2001:db8::1', disconnected: 0 },
+    });
+    assert.deepEqual(await emit('unban', '2001:db8::1'), { ok: true, data: { removed: true } });
+    // An IPv4-mapped address is its IPv4 address.
+    assert.deepEqual(await emit('ban', '::ffff:203.0.113.9'), {
+      ok: true,
+      data: { ban: '203.0.113.9', disconnected: 0 },
+    });
+    assert.equal(await tryConnect(ts.url, { 'x-forwarded-for': '203.0.113.9' }), 'banned');
+    assert.deepEqual(await emit('unban', '203.0.113.9'), { ok: true, data: { removed: true } });
+    assert.equal(ts.server.bans.size, 0);
+  });
+
+  test('a ban also disconnects admin consoles from that address, and only those', async () => {
+    const ts = await server({ TRUSTED_PROXIES: 'loopback' });
+    const inside = await connectedFrom(`${ts.url}/admin`, '203.0.113.20', { key: KEY });
+    const outside = await connectedFrom(`${ts.url}/admin`, '198.51.100.20', { key: KEY });
+    const gone = disconnected(inside);
+    const response = await ban(ts, '203.0.113.0/24');
+    assert.deepEqual(await response.json(), { ok: true, ban: '203.0.113.0/24', disconnected: 1 });
+    assert.equal(await gone, 'io server disconnect');
+    assert.equal(outside.connected, true);
+    // And it cannot come back.
+    const again = io(`${ts.url}/admin`, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      auth: { key: KEY },
+      extraHeaders: { 'x-forwarded-for': '203.0.113.20' },
+    });
+    clientSockets.push(again);
+    const refused = await new Promise<string>((resolve) => {
+      again.once('connect', () => resolve('connected'));
+      again.once('connect_error', (error) => resolve(error.message));
+    });
+    assert.notEqual(refused, 'connected');
   });
 });
 

@@ -157,13 +157,23 @@ export class AdminService {
     return false;
   }
 
-  /** Bans an address or range and disconnects every live session inside it. */
+  /**
+   * Bans an address or range and disconnects every live session inside it: signaling
+   * and admin console alike (a banned address keeps no console open either).
+   */
   ban(input: string, actor: Actor): { ban: string; disconnected: number } {
     const ban = this.#o.bans.add(input);
     let disconnected = 0;
+    const banned = (socket: { data: { ip?: string }; handshake: { address: string } }) =>
+      this.#o.bans.isBanned(socket.data.ip ?? socket.handshake.address);
     for (const socket of this.#o.io.of('/').sockets.values()) {
-      if (!this.#o.bans.isBanned(socket.data.ip ?? socket.handshake.address)) continue;
+      if (!banned(socket)) continue;
       socket.emit('kicked', { reason: 'banned' });
+      socket.disconnect(true);
+      disconnected += 1;
+    }
+    for (const socket of this.#o.io.of('/admin').sockets.values()) {
+      if (!banned(socket)) continue;
       socket.disconnect(true);
       disconnected += 1;
     }

@@ -10,6 +10,7 @@ import type {
 import type { MainIoServer } from '../signaling/ioTypes.ts';
 import type { AdminAuth } from './AdminAuth.ts';
 import type { AdminService } from './AdminService.ts';
+import { sessionFromCookie } from './AdminSessions.ts';
 import { BanSyntaxError } from './BanList.ts';
 
 type AdminNamespace = Namespace<
@@ -40,8 +41,9 @@ function asString(value: unknown): string | undefined {
 }
 
 /**
- * `/admin`: the live console. Authenticated in the handshake (`auth.key`); pushes the
- * room list, join/leave events, stats every 2 s and every new log line.
+ * `/admin`: the live console. Authenticated in the handshake, by the session cookie the
+ * admin page was served with or (scripts) by `auth.key`; pushes the room list, join/leave
+ * events, stats every 2 s and every new log line.
  */
 export function setUpAdminNamespace(options: AdminNamespaceOptions): () => void {
   const { service, auth, logger } = options;
@@ -52,7 +54,8 @@ export function setUpAdminNamespace(options: AdminNamespaceOptions): () => void 
     socket.data.ip = ip;
     if (options.isBanned(ip)) return next(new Error('forbidden'));
     const key = asString((socket.handshake.auth as Record<string, unknown>)?.key);
-    auth.check(ip, key).then(
+    const session = sessionFromCookie(socket.handshake.headers.cookie);
+    auth.authenticate(ip, { key, session }).then(
       (result) => {
         if (result.ok) return next();
         if (result.reason === 'wrong' || result.reason === 'limited') {

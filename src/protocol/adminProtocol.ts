@@ -1,7 +1,8 @@
 /**
  * The admin console's socket.io namespace (`/admin`), shared by the server and the
  * admin page (which imports it with `import type` only). The handshake carries the
- * admin key: `io('/admin', { auth: { key } })`; a wrong key fails the connection.
+ * session cookie of the admin page, or (scripts) the key: `io('/admin', { auth: { key } })`;
+ * anything else fails the connection.
  */
 
 export type PeerSnapshot = {

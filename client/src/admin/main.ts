@@ -45,7 +45,12 @@ function since(at: number): string {
   return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
 }
 
-const key = new URLSearchParams(location.search).get('key') ?? '';
+// The server answered `/admin?key=…` with a session cookie (HttpOnly): the key has done
+// its job, so it leaves the address bar and the history entry (and bookmarks, screen
+// shares, shoulder-surfers). The console and a reload go by the cookie.
+if (new URLSearchParams(location.search).has('key')) {
+  history.replaceState(null, '', `${location.pathname}${location.hash}`);
+}
 const statusEl = byId<HTMLSpanElement>('status');
 const summaryEl = byId<HTMLDListElement>('summary');
 const roomsEl = byId<HTMLDivElement>('rooms');
@@ -62,7 +67,8 @@ let stats: StatsSample[] = [];
 let rooms: RoomSnapshot[] = [];
 let startedAt = Date.now();
 
-const socket: AdminSocket = io('/admin', { auth: { key }, transports: ['websocket'] });
+// Same origin: the WebSocket handshake carries the session cookie.
+const socket: AdminSocket = io('/admin', { transports: ['websocket'] });
 
 function setStatus(text: string, ok: boolean): void {
   statusEl.textContent = text;
@@ -70,12 +76,20 @@ function setStatus(text: string, ok: boolean): void {
 }
 
 socket.on('connect', () => setStatus('live', true));
-socket.on('disconnect', () => setStatus('disconnected, retrying…', false));
+socket.on('disconnect', (reason) =>
+  setStatus(
+    reason === 'io server disconnect' ? 'disconnected by the server' : 'disconnected, retrying…',
+    false,
+  ),
+);
 socket.on('connect_error', (error) => {
-  setStatus(`not connected: ${error.message}`, false);
-  // A refused key will not get better by retrying.
-  if (error.message === 'unauthorized' || error.message === 'too many attempts')
+  // A refused session will not get better by retrying (a restart forgets sessions).
+  if (error.message === 'unauthorized') {
+    setStatus('session expired: open /admin?key=… again', false);
     socket.disconnect();
+    return;
+  }
+  setStatus(`not connected: ${error.message}`, false);
 });
 
 function renderSummary(): void {
@@ -146,7 +160,7 @@ function peerRow(peer: PeerSnapshot): HTMLTableRowElement {
     ' ',
     action('Ban IP', async () => {
       if (!confirm(`Ban ${peer.ip} and disconnect everyone from it?`)) return;
-      await socket.timeout(5000).emitWithAck('ban', { ip: peer.ip });
+      await ban(peer.ip);
     }),
   );
   row.append(...cells, actions);
@@ -244,22 +258,24 @@ socket.on('stats', (sample) => {
 socket.on('bans', renderBans);
 socket.on('log', appendLog);
 
-banForm.addEventListener('submit', async (event) => {
-  event.preventDefault();
+/** Bans through the server, which stores the canonical spelling; errors show under the form. */
+async function ban(ip: string): Promise<boolean> {
   banError.hidden = true;
-  const ip = banInput.value.trim();
-  if (!ip) return;
   try {
     const response = await socket.timeout(5000).emitWithAck('ban', { ip });
-    if (response.ok) banInput.value = '';
-    else {
-      banError.textContent = response.error;
-      banError.hidden = false;
-    }
+    if (response.ok) return true;
+    banError.textContent = response.error;
   } catch {
     banError.textContent = 'no answer from the server';
-    banError.hidden = false;
   }
+  banError.hidden = false;
+  return false;
+}
+
+banForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const ip = banInput.value.trim();
+  if (ip && (await ban(ip))) banInput.value = '';
 });
 
 // "In room" and uptime tick even when nothing else changes.
