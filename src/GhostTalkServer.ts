@@ -12,7 +12,7 @@ import { BanList } from './admin/BanList.ts';
 import type { GhostTalkServerOptions } from './GhostTalkServerTypes.ts';
 import { compileTrust, resolveClientIp } from './http/clientIp.ts';
 import { createHttpApp } from './http/createHttpApp.ts';
-import type { Logger } from './logging/createLogger.ts';
+import { type Logger, logFileOf } from './logging/createLogger.ts';
 import { LogTail } from './logging/LogTail.ts';
 import { mediaCodecs } from './media/mediaCodecs.ts';
 import { RoomRegistry } from './media/RoomRegistry.ts';
@@ -74,6 +74,9 @@ export class GhostTalkServer {
         joinsPerIpPerMinute: config.joinsPerMinute,
         roomCreationsPerIpPerMinute: config.roomCreationsPerMinute,
         messagesPerSocketPer10s: config.messagesPer10s,
+        socketsPerIp: config.maxSocketsPerIp,
+        socketIdleMs: config.socketIdleMs,
+        ipv6Prefix: config.ipv6RateLimitPrefix,
       });
       applyConnectionPolicy(io, {
         resolveIp,
@@ -91,6 +94,10 @@ export class GhostTalkServer {
         emptyGraceMs: config.roomEmptyGraceMs,
         reconnectGraceMs: config.reconnectGraceMs,
         joinTimeoutMs: config.joinTimeoutMs,
+        producerBudget: {
+          maxKbps: config.producerMaxKbps,
+          windowMs: config.producerBudgetWindowMs,
+        },
         logger,
       });
       const logTail = new LogTail(logger, 100);
@@ -98,7 +105,7 @@ export class GhostTalkServer {
       const stats = new ServerStats({ rooms, workers });
       cleanups.push(() => stats.close());
       const admin = new AdminService({ io, rooms, workers, bans, stats, logTail, logger });
-      const auth = new AdminAuth({ key: config.adminKey });
+      const auth = new AdminAuth({ key: config.adminKey, ipv6Prefix: config.ipv6RateLimitPrefix });
       cleanups.push(
         setUpAdminNamespace({
           io,
@@ -109,11 +116,21 @@ export class GhostTalkServer {
           logger,
         }),
       );
-      const metrics = createMetrics({ rooms, workers, bans, stats, logTail });
+      const logFile = logFileOf(logger);
+      const metrics = createMetrics({
+        rooms,
+        workers,
+        bans,
+        stats,
+        logTail,
+        logFileProblem: () => logFile?.problem,
+      });
       const app = createHttpApp({
         clientDir: options.clientDir ?? defaultClientDir,
         isHealthy: () => workers.healthy,
+        degradedReasons: () => (logFile?.problem ? [logFile.problem] : []),
         trust,
+        allowedOrigins: config.allowedOrigins,
         isBanned: (ip) => bans.isBanned(ip),
         admin,
         auth,

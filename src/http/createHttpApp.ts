@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 import type { AdminAuth } from '../admin/AdminAuth.ts';
 import type { AdminService } from '../admin/AdminService.ts';
+import { SESSION_COOKIE, sessionFromCookie } from '../admin/AdminSessions.ts';
 import { BanSyntaxError } from '../admin/BanList.ts';
 import type { Logger } from '../logging/createLogger.ts';
 import { resolveClientIp, type TrustFunction } from './clientIp.ts';
@@ -13,8 +14,12 @@ export type HttpAppOptions = {
   /** Built browser app (Vite output). */
   clientDir: string;
   isHealthy: () => boolean;
+  /** Problems that leave the server serving but need an operator (e.g. server.log unwritable). */
+  degradedReasons: () => string[];
   /** Compiled TRUSTED_PROXIES, shared with socket.io. */
   trust: TrustFunction;
+  /** ALLOWED_ORIGINS: the only other places the pages may connect to. */
+  allowedOrigins: readonly string[];
   isBanned: (ip: string) => boolean;
   admin: AdminService;
   auth: AdminAuth;
@@ -22,23 +27,39 @@ export type HttpAppOptions = {
   logger: Logger;
 };
 
-/** The Content-Security-Policy the browser app and the admin page are built to pass. */
-export const contentSecurityPolicy = {
-  'default-src': ["'self'"],
-  'script-src': ["'self'"],
-  'connect-src': ["'self'", 'ws:', 'wss:'],
-  'media-src': ["'self'", 'blob:'],
-  'style-src': ["'self'"],
-  'img-src': ["'self'", 'data:'],
-  'font-src': ["'self'"],
-  'object-src': ["'none'"],
-  'base-uri': ["'self'"],
-  'form-action': ["'self'"],
-  'frame-ancestors': ["'none'"],
-  'script-src-attr': ["'none'"],
-  // Plain-HTTP LAN deployments exist; upgrading their requests would break them.
-  'upgrade-insecure-requests': null,
-};
+/**
+ * The Content-Security-Policy the browser app and the admin page are built to pass.
+ * `'self'` covers our own ws:/wss: too (CSP 3); each allowed origin is listed with its
+ * WebSocket twin (the setting only takes http: and https: origins).
+ */
+export function contentSecurityPolicy(allowedOrigins: readonly string[]) {
+  const connect = allowedOrigins.flatMap((origin) => [origin, origin.replace(/^http/, 'ws')]);
+  return {
+    'default-src': ["'self'"],
+    'script-src': ["'self'"],
+    'connect-src': ["'self'", ...connect],
+    'media-src': ["'self'", 'blob:'],
+    'style-src': ["'self'"],
+    'img-src': ["'self'", 'data:'],
+    'font-src': ["'self'"],
+    'object-src': ["'none'"],
+    'base-uri': ["'self'"],
+    'form-action': ["'self'"],
+    'frame-ancestors': ["'none'"],
+    'script-src-attr': ["'none'"],
+    // Plain-HTTP LAN deployments exist; upgrading their requests would break them.
+    'upgrade-insecure-requests': null,
+  };
+}
+
+/**
+ * What express.static may be asked for: plain names only. No `%` escapes, empty or dot
+ * segments, trailing slashes, and no HTML (pages go through their own routes), so no
+ * spelling of `/admin.html` (`/%61dmin.html`, `//admin.html`, `/./admin.html`,
+ * `/ADMIN.HTML` on a case-insensitive disk...) reaches the file.
+ */
+const STATIC_PATH = /^\/(?:[\w-][\w.-]*\/)*[\w-][\w.-]*$/;
+const servable = (path: string) => STATIC_PATH.test(path) && !/\.html?$/i.test(path);
 
 const BODY_LIMIT = '8kb';
 
@@ -46,7 +67,8 @@ function clientIp(res: Response): string {
   return res.locals.clientIp as string;
 }
 
-function bearer(req: Request): string | undefined {
+/** The key from `Authorization: Bearer` or `?key=` (scripts, and the console's first load). */
+function keyFrom(req: Request): string | undefined {
   const header = req.get('authorization');
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   if (match) return match[1];
@@ -67,7 +89,8 @@ function methodNotAllowed(res: Response, allow: string): void {
 }
 
 export function createHttpApp(options: HttpAppOptions): Express {
-  const { clientDir, isHealthy, trust, isBanned, admin, auth, metrics, logger } = options;
+  const { clientDir, isHealthy, trust, allowedOrigins, isBanned, admin, auth, metrics, logger } =
+    options;
   const app = express();
   app.disable('x-powered-by');
   // Express's req.ip / req.protocol follow the same trust function as our own resolution.
@@ -80,8 +103,13 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   // Liveness stays answerable whatever the ban list says (Docker probes from loopback).
   app.get('/healthz', (_req, res) => {
-    const healthy = isHealthy();
-    res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'unhealthy' });
+    if (!isHealthy()) {
+      res.status(503).json({ status: 'unhealthy' });
+      return;
+    }
+    // Still 200: an orchestrator must not restart a server that is serving.
+    const reasons = options.degradedReasons();
+    res.json(reasons.length > 0 ? { status: 'degraded', reasons } : { status: 'ok' });
   });
 
   app.use((_req, res, next) => {
@@ -94,7 +122,10 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   app.use(
     helmet({
-      contentSecurityPolicy: { useDefaults: true, directives: contentSecurityPolicy },
+      contentSecurityPolicy: {
+        useDefaults: true,
+        directives: contentSecurityPolicy(allowedOrigins),
+      },
       referrerPolicy: { policy: 'no-referrer' },
     }),
   );
@@ -118,7 +149,10 @@ export function createHttpApp(options: HttpAppOptions): Express {
     async (req, res) => {
       res.set('Cache-Control', 'no-store');
       const ip = clientIp(res);
-      const result = await auth.check(ip, bearer(req));
+      const result = await auth.authenticate(ip, {
+        key: keyFrom(req),
+        session: sessionFromCookie(req.headers.cookie),
+      });
       if (!result.ok) {
         if (result.reason === 'limited') {
           logger.warn('admin login refused', { ip, reason: 'rate limited' });
@@ -143,6 +177,17 @@ export function createHttpApp(options: HttpAppOptions): Express {
           if (!existsSync(adminHtml)) {
             res.status(503).type('text').send('The admin page is not built: run `npm run build`.');
             return;
+          }
+          // Opened with the key: from now on the console goes by this cookie, and the page
+          // drops the key from the address bar.
+          if (result.via === 'key') {
+            res.cookie(SESSION_COOKIE, auth.sessions.open(), {
+              httpOnly: true,
+              sameSite: 'strict',
+              secure: req.secure,
+              path: '/',
+              maxAge: auth.sessions.ttlSeconds * 1000,
+            });
           }
           res.sendFile(adminHtml, { maxAge: 0, cacheControl: false });
           return;
@@ -180,14 +225,14 @@ export function createHttpApp(options: HttpAppOptions): Express {
   );
 
   const indexHtml = join(clientDir, 'index.html');
-  // The admin page is only served through /admin?key=...
-  app.get('/admin.html', (_req, res) => {
-    res.status(404).type('text').send('Not Found');
-  });
   if (existsSync(indexHtml)) {
-    app.use(express.static(clientDir, { index: false, maxAge: '1h' }));
-    // The single page app routes itself: `/` and `/r/<room>` get the same page.
-    app.get(['/', '/r/:room'], (_req, res) => {
+    // The admin page is only served through /admin (see STATIC_PATH).
+    const serveStatic = express.static(clientDir, { index: false, maxAge: '1h', redirect: false });
+    app.use((req, res, next) => (servable(req.path) ? serveStatic(req, res, next) : next()));
+    // The single page app routes itself: `/` and `/r/<room>` get the same page. A pattern,
+    // not `/r/:room`: Express would answer a malformed escape (`/r/%E0`) with a bare 400
+    // while decoding the parameter, and the page is what explains a bad link.
+    app.get(['/', /^\/r\/[^/]+\/?$/], (_req, res) => {
       res.sendFile(indexHtml, { maxAge: 0 });
     });
   } else {
@@ -195,6 +240,10 @@ export function createHttpApp(options: HttpAppOptions): Express {
       res.status(503).type('text').send('The browser app is not built: run `npm run build`.');
     });
   }
+
+  app.use((_req, res) => {
+    res.status(404).type('text').send('Not Found');
+  });
 
   // Oversized or malformed bodies: a short answer, not a stack trace.
   app.use(

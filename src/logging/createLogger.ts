@@ -1,6 +1,10 @@
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import winston from 'winston';
+import { LOG_FILE_RETRY_MS, LogFile } from './LogFile.ts';
 import { redact } from './redact.ts';
+
+const MESSAGE = Symbol.for('message');
 
 export type Logger = winston.Logger;
 
@@ -21,10 +25,19 @@ export const LOG_MAX_FILES = 5;
 export const jsonLineFormat = () =>
   winston.format.combine(winston.format.timestamp(), winston.format.json());
 
+const logFiles = new WeakMap<Logger, LogFile>();
+
+/** The server.log behind a logger from createLogger (its `problem` feeds /healthz). */
+export function logFileOf(logger: Logger): LogFile | undefined {
+  return logFiles.get(logger);
+}
+
 /**
  * JSON lines in `<dataDir>/server.log`, rotated by size so the disk cannot fill
  * (at most LOG_MAX_FILES files of LOG_MAX_BYTES). Every line has `timestamp`, `level`
  * and `message`, plus context fields such as `room`, `peer`, `nickname`, `ip`.
+ * A file that cannot be written never stops the console or the other transports:
+ * see LogFile.
  */
 export function createLogger({
   dataDir,
@@ -32,14 +45,27 @@ export function createLogger({
   console = true,
   secrets = [],
 }: LoggerOptions): Logger {
+  const file = new LogFile({
+    path: join(dataDir, 'server.log'),
+    maxBytes: LOG_MAX_BYTES,
+    maxFiles: LOG_MAX_FILES,
+    onFailure: (error) =>
+      logger.error('server.log cannot be written; retrying', {
+        error: error.message,
+        retrySeconds: LOG_FILE_RETRY_MS / 1000,
+      }),
+    onResume: (linesLost) => logger.warn('server.log is written again', { linesLost }),
+  });
+  // Takes every line at once (no back pressure), so a stuck file cannot pause the logger.
+  const fileStream = new Writable({
+    objectMode: true,
+    write: (info: Record<string | symbol, unknown>, _encoding, done) => {
+      file.write(String(info[MESSAGE]));
+      done();
+    },
+  });
   const transports: winston.transport[] = [
-    new winston.transports.File({
-      filename: join(dataDir, 'server.log'),
-      format: jsonLineFormat(),
-      maxsize: LOG_MAX_BYTES,
-      maxFiles: LOG_MAX_FILES,
-      tailable: true,
-    }),
+    new winston.transports.Stream({ stream: fileStream, format: jsonLineFormat() }),
   ];
   if (console) {
     transports.push(
@@ -54,17 +80,20 @@ export function createLogger({
       }),
     );
   }
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level,
     format: winston.format.combine(winston.format.errors(), redact({ secrets })),
     transports,
   });
+  logFiles.set(logger, file);
+  return logger;
 }
 
-/** Resolves once every transport has written what it was given. */
-export function closeLogger(logger: Logger): Promise<void> {
-  return new Promise((resolve) => {
+/** Resolves once every transport, server.log included, has written what it was given. */
+export async function closeLogger(logger: Logger): Promise<void> {
+  await new Promise<void>((resolve) => {
     logger.on('finish', () => resolve());
     logger.end();
   });
+  await logFiles.get(logger)?.close();
 }

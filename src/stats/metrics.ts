@@ -11,6 +11,8 @@ export type MetricsOptions = {
   bans: { readonly size: number };
   stats: ServerStats;
   logTail: LogTail;
+  /** Why server.log is not being written, if it is not. */
+  logFileProblem: () => string | undefined;
 };
 
 /**
@@ -18,7 +20,14 @@ export type MetricsOptions = {
  * Joins, leaves and rooms created are counted from the registry's events; errors from
  * the log stream, which records each of them exactly once.
  */
-export function createMetrics({ rooms, workers, bans, stats, logTail }: MetricsOptions): Registry {
+export function createMetrics({
+  rooms,
+  workers,
+  bans,
+  stats,
+  logTail,
+  logFileProblem,
+}: MetricsOptions): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ghosttalk_' });
   const registers = [registry];
@@ -68,6 +77,14 @@ export function createMetrics({ rooms, workers, bans, stats, logTail }: MetricsO
     registers,
     collect() {
       this.set(stats.latest()?.workerMaxRssBytes ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ghosttalk_log_file_ok',
+    help: '1 while server.log is being written, 0 while it cannot be (see /healthz)',
+    registers,
+    collect() {
+      this.set(logFileProblem() === undefined ? 1 : 0);
     },
   });
   const joins = new Counter({

@@ -36,6 +36,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     CONNECTIONS_PER_MINUTE: '10000',
     JOINS_PER_MINUTE: '10000',
     ROOM_CREATIONS_PER_MINUTE: '10000',
+    MAX_SOCKETS_PER_IP: '10000',
     DATA_DIR: dataDir,
     ...env,
   });
