@@ -88,15 +88,34 @@ describe('join', () => {
     assert.equal(peer?.producer?.paused, true);
   });
 
-  test('nicknames are trimmed, limited to 32 visible characters, no control characters', async () => {
+  test('nicknames are trimmed, 1-32 visible characters, nothing invisible or stacked', async () => {
     const ok = await joined('nick', '  Zoë 👩‍👩‍👧  ');
     assert.equal(ts.server.rooms.get('nick')?.peers.get(ok.data.peerId)?.nickname, 'Zoë 👩‍👩‍👧');
     const c = await client();
-    for (const nickname of ['', '   ', 'a'.repeat(33), 'bad\u0007bell', 'new\nline']) {
+    const refused = [
+      '',
+      '   ',
+      'a'.repeat(33),
+      'bad\u0007bell',
+      'new\nline',
+      '\u202Eevil', // a bidi override: shows "live" reversed
+      '\u200B\u200B', // zero-width spaces: a blank name
+      'Bob\u200B', // looks exactly like Bob
+      '\u3164', // Hangul filler: a letter that draws nothing
+      'a\u0301\u0301\u0301\u0301\u0301', // marks stacked past the row
+    ];
+    for (const nickname of refused) {
       const r = await c.request('join', { roomId: 'nick2', nickname, rtpCapabilities: caps });
       assert.equal(r.ok, false, JSON.stringify(nickname));
       if (!r.ok) assert.equal(r.error.code, 'BAD_REQUEST');
     }
+    // The reason reaches the client in words.
+    const bidi = await c.request('join', {
+      roomId: 'nick2',
+      nickname: '\u202Eevil',
+      rtpCapabilities: caps,
+    });
+    assert.ok(!bidi.ok && /invisible characters/.test(bidi.error.message), JSON.stringify(bidi));
     const r = await c.request('join', {
       roomId: 'nick2',
       nickname: 'e'.repeat(32),

@@ -44,7 +44,7 @@ const EXAMPLE = join(ROOT, 'config/turnserver.conf.example');
 const UCLIENT = '/usr/bin/turnutils_uclient';
 
 const TTL_SECONDS = 3600;
-/** MEDIA_CONNECT_TIMEOUT_MS in client/src/call.ts (a DOM module the Node tests do not import). */
+/** MEDIA_CONNECT_TIMEOUT_MS in client/src/media/transportLink.ts (a DOM module the Node tests do not import). */
 const MEDIA_CONNECT_TIMEOUT_MS = 20_000;
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import type {
   TransportInfo,
 } from '../../src/protocol/protocol.ts';
 import { Emitter } from './emitter.ts';
+import { TransportLink } from './media/transportLink.ts';
 import { type RequestTiming, roundTrips } from './requestLog.ts';
 import { RequestError, type Signaling } from './signaling.ts';
 
@@ -50,22 +51,6 @@ export type CallOptions = {
 
 type JoinData = Responses['join'];
 
-/**
- * A transport that started connecting (or restarted ICE) and is not connected after
- * this long is given up on. Relayed ICE over TCP TURN takes a few seconds at worst;
- * without a deadline a refused or unreachable relay would leave the page hanging.
- */
-export const MEDIA_CONNECT_TIMEOUT_MS = 20_000;
-
-/**
- * A transport that was connected and loses its path (ICE `disconnected`, which Chromium
- * reports ~5 s after answers stop, or `failed`) gets an ICE restart after this grace
- * (it may come back by itself meanwhile), then another after each of these waits while
- * it stays down, and only then a full rejoin. A path that never connected gets one.
- */
-const ICE_DISCONNECTED_GRACE_MS = 2_000;
-const ICE_RESTART_RETRY_MS = [3_000, 5_000, 8_000, 8_000];
-
 export const MEDIA_FAILED_TITLE = 'Could not connect audio';
 export const MEDIA_FAILED_MESSAGE =
   'Could not connect audio. If you are behind a strict firewall the relay (TURN) may be unreachable or refusing credentials.';
@@ -93,9 +78,11 @@ export class Call extends Emitter<CallEvents> {
   readonly #peers = new Map<string, PeerInfo>();
   #selfInfo: PeerInfo | undefined;
   #resumeToken: string | undefined;
-  #send: Transport | undefined;
-  #recv: Transport | undefined;
+  #send: TransportLink | undefined;
+  #recv: TransportLink | undefined;
   #producer: Producer | undefined;
+  /** The server closed our producer (it sent too much): the place is complete without one. */
+  #producerClosedByServer = false;
   readonly #consumers = new Map<string, Consumer>();
   /** Bumped whenever media is dropped, so async work of an older attempt stops. */
   #generation = 0;
@@ -104,24 +91,13 @@ export class Call extends Emitter<CallEvents> {
   readonly #unsubscribe: (() => void)[] = [];
   /** Which request each next one waited for: counts a join's round trips. */
   #joinTiming: RequestTiming | undefined;
-  readonly #connectTimings = new Map<string, RequestTiming>();
-  #produceTiming: RequestTiming | undefined;
   /** Set by a `kicked` notice, shown when the server then closes the socket. */
   #kickedFor: string | undefined;
-  /** Transports whose ICE was restarted and that have not connected since. */
-  readonly #restarted = new Set<Transport>();
-  /** Transports that were connected at some point: their lost paths are retried. */
-  readonly #connectedOnce = new WeakSet<Transport>();
-  /** Per transport: the next ICE restart (or check that the last one worked), and how many so far. */
-  readonly #iceRestartTimers = new Map<Transport, number>();
-  readonly #iceRestarts = new Map<Transport, number>();
   /**
    * Room news that arrives while our join is unanswered (the server may tell us about
    * someone who joined right after us before it answers): applied once we are in.
    */
   #early: (() => void)[] | undefined;
-  /** Per transport: gives up if it is still not connected when this fires. */
-  readonly #connectDeadlines = new Map<Transport, number>();
   /** The last ICE server error (e.g. TURN 401), for the message if media cannot connect. */
   #lastIceError: string | undefined;
 
@@ -141,7 +117,7 @@ export class Call extends Emitter<CallEvents> {
   }
 
   get transports(): { send?: Transport; recv?: Transport } {
-    return { send: this.#send, recv: this.#recv };
+    return { send: this.#send?.transport, recv: this.#recv?.transport };
   }
 
   /** You first, then everyone else in the order they arrived. */
@@ -212,7 +188,7 @@ export class Call extends Emitter<CallEvents> {
     } else {
       this.#mic.enabled = !muted;
     }
-    if (this.#producer && this.#signaling.connected && this.state.kind === 'joined') {
+    if (this.#producerSetUp() && this.#signaling.connected && this.state.kind === 'joined') {
       this.#signaling.request('setMuted', { muted }).catch((error: unknown) => {
         this.#muteUnsent = true;
         this.#problem('Could not tell the others about mute', error);
@@ -259,7 +235,7 @@ export class Call extends Emitter<CallEvents> {
 
   /** The old place can be taken back only if it was fully set up here. */
   #resumable(): { peerId: string; token: string } | undefined {
-    const complete = this.#producer && !this.#send?.closed && !this.#recv?.closed;
+    const complete = this.#producerSetUp() && !this.#send?.closed && !this.#recv?.closed;
     if (!complete || !this.selfId || !this.#resumeToken) return undefined;
     return { peerId: this.selfId, token: this.#resumeToken };
   }
@@ -278,16 +254,12 @@ export class Call extends Emitter<CallEvents> {
       iceServers: data.iceServers as RTCIceServer[],
       iceTransportPolicy: data.iceTransportPolicy,
     };
-    this.#send = this.#device.createSendTransport({
-      ...transportOptions(data.sendTransport),
-      ...common,
-    });
-    this.#recv = this.#device.createRecvTransport({
-      ...transportOptions(data.recvTransport),
-      ...common,
-    });
-    this.#wireTransport(this.#send);
-    this.#wireTransport(this.#recv);
+    this.#send = this.#link(
+      this.#device.createSendTransport({ ...transportOptions(data.sendTransport), ...common }),
+    );
+    this.#recv = this.#link(
+      this.#device.createRecvTransport({ ...transportOptions(data.recvTransport), ...common }),
+    );
     this.#setState({ kind: 'joined' });
     this.emit('roster');
   }
@@ -306,12 +278,8 @@ export class Call extends Emitter<CallEvents> {
       if (!listed.has(consumer.id)) this.#closeConsumer(consumer);
     }
     this.#updateIceServers(data.iceServers);
-    for (const transport of [this.#send, this.#recv]) {
-      const state = transport?.connectionState;
-      if (transport && (state === 'failed' || state === 'disconnected')) {
-        this.#onPathLost(transport, state);
-      }
-    }
+    this.#send?.recheck();
+    this.#recv?.recheck();
     this.#setState({ kind: 'joined' });
     this.emit('roster');
     if (this.#muteUnsent) {
@@ -327,49 +295,25 @@ export class Call extends Emitter<CallEvents> {
     );
   }
 
-  #wireTransport(transport: Transport): void {
-    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-      // ICE and DTLS start now: from here the transport has a deadline to connect.
-      this.#armConnectDeadline(transport);
-      const { timing, response } = this.#signaling.track(
-        'connectTransport',
-        { transportId: transport.id, dtlsParameters },
-        this.#joinTiming,
-      );
-      this.#connectTimings.set(transport.id, timing);
-      response.then(() => callback(), errback);
+  #link(transport: Transport): TransportLink {
+    const link = new TransportLink({
+      transport,
+      signaling: this.#signaling,
+      joinTiming: () => this.#joinTiming,
+      iceErrorSeen: () => this.#lastIceError !== undefined,
     });
-    transport.on('produce', ({ rtpParameters }, callback, errback) => {
-      const { timing, response } = this.#signaling.track(
-        'produce',
-        {
-          transportId: transport.id,
-          kind: 'audio',
-          rtpParameters: rtpParameters as Request<'produce'>['rtpParameters'],
-        },
-        this.#connectTimings.get(transport.id),
-      );
-      this.#produceTiming = timing;
-      response.then(({ producerId }) => callback({ id: producerId }), errback);
+    link.on('iceError', (detail) => {
+      this.#lastIceError = detail;
     });
-    transport.on('connectionstatechange', (state) => {
-      if (state === 'connected') {
-        this.#restarted.delete(transport);
-        this.#clearConnectDeadline(transport);
-        this.#connectedOnce.add(transport);
-        window.clearTimeout(this.#iceRestartTimers.get(transport));
-        this.#iceRestartTimers.delete(transport);
-        this.#iceRestarts.delete(transport);
-      } else if ((state === 'failed' || state === 'disconnected') && this.#signaling.connected) {
-        this.#onPathLost(transport, state);
-      }
+    link.on('unreachable', () => this.#mediaFailed());
+    link.on('broken', (error) => {
+      this.#problem('The audio connection failed; rejoining', error);
+      this.#signaling.request('leave', {}).catch(() => undefined);
+      this.#dropMedia();
+      this.#setState({ kind: 'reconnecting', attempt: 1 });
+      this.#rejoin();
     });
-    transport.on('icecandidateerror', (event) => {
-      this.#lastIceError = `${event.errorCode}${event.errorText ? ` ${event.errorText}` : ''}`;
-    });
-    transport.on('icegatheringstatechange', (state) => {
-      if (state === 'complete') void this.#checkCandidates(transport);
-    });
+    return link;
   }
 
   async #produce(generation: number): Promise<void> {
@@ -377,7 +321,7 @@ export class Call extends Emitter<CallEvents> {
     if (!send) return;
     // Muted people send silence from the first packet, not a blip of sound.
     this.#mic.enabled = !this.muted;
-    const producer = await send.produce({
+    const producer = await send.transport.produce({
       track: this.#mic,
       codecOptions: OPUS_OPTIONS,
       stopTracks: false,
@@ -392,7 +336,7 @@ export class Call extends Emitter<CallEvents> {
     );
     if (this.muted) {
       producer.pause();
-      await this.#signaling.request('setMuted', { muted: true }, this.#produceTiming);
+      await this.#signaling.request('setMuted', { muted: true }, send.produceTiming);
     }
   }
 
@@ -402,7 +346,7 @@ export class Call extends Emitter<CallEvents> {
     if (!recv || infos.length === 0) return;
     const results = await Promise.allSettled(
       infos.map((info) =>
-        recv.consume({
+        recv.transport.consume({
           id: info.id,
           producerId: info.producerId,
           kind: info.kind,
@@ -426,102 +370,8 @@ export class Call extends Emitter<CallEvents> {
     await this.#signaling.request(
       'resumeConsumers',
       { consumerIds: consumers.map((c) => c.id) },
-      this.#connectTimings.get(recv.id) ?? this.#joinTiming,
+      recv.connectTiming ?? this.#joinTiming,
     );
-  }
-
-  /** ICE is down on a transport: restart it now, after a grace, or not yet (one is due). */
-  #onPathLost(transport: Transport, state: 'failed' | 'disconnected'): void {
-    if (!this.#connectedOnce.has(transport)) {
-      if (state === 'failed') void this.#recoverTransport(transport);
-      return;
-    }
-    if (this.#iceRestartTimers.has(transport)) return;
-    this.#scheduleIceRestart(transport, state === 'failed' ? 0 : ICE_DISCONNECTED_GRACE_MS);
-  }
-
-  #scheduleIceRestart(transport: Transport, delayMs: number): void {
-    window.clearTimeout(this.#iceRestartTimers.get(transport));
-    const generation = this.#generation;
-    const timer = window.setTimeout(() => {
-      this.#iceRestartTimers.delete(transport);
-      if (generation !== this.#generation || transport.closed || this.#isOver()) return;
-      if (transport.connectionState === 'connected') return;
-      // Without signaling nothing can be asked now; #takeBack restarts it after the reconnect.
-      if (!this.#signaling.connected) return;
-      void this.#recoverTransport(transport);
-    }, delayMs);
-    this.#iceRestartTimers.set(transport, timer);
-  }
-
-  async #recoverTransport(transport: Transport): Promise<void> {
-    const generation = this.#generation;
-    const restarts = this.#iceRestarts.get(transport) ?? 0;
-    const retried = this.#connectedOnce.has(transport);
-    if (retried && restarts < ICE_RESTART_RETRY_MS.length) {
-      this.#iceRestarts.set(transport, restarts + 1);
-      // Still not connected by then: restart again (or, when out of restarts, rejoin).
-      this.#scheduleIceRestart(transport, ICE_RESTART_RETRY_MS[restarts] ?? 0);
-    } else if (!retried && this.#restarted.has(transport)) {
-      // An ICE restart did not bring it back: no path works (typically the relay).
-      this.#mediaFailed();
-      return;
-    }
-    this.#restarted.add(transport);
-    this.#armConnectDeadline(transport);
-    try {
-      if (retried && restarts >= ICE_RESTART_RETRY_MS.length) {
-        throw new Error('ICE restarts did not bring the audio back');
-      }
-      // An ICE restart keeps everything else in place; a fresh join is the fallback.
-      const { iceParameters } = await this.#signaling.request('restartIce', {
-        transportId: transport.id,
-      });
-      if (generation !== this.#generation || transport.closed) return;
-      await transport.restartIce({ iceParameters });
-    } catch (error) {
-      if (generation !== this.#generation || !this.#signaling.connected) return;
-      this.#problem('The audio connection failed; rejoining', error);
-      this.#signaling.request('leave', {}).catch(() => undefined);
-      this.#dropMedia();
-      this.#setState({ kind: 'reconnecting', attempt: 1 });
-      this.#rejoin();
-    }
-  }
-
-  /**
-   * Gathering is over: with an ICE server error and no local candidate at all (relay-only
-   * and the relay refused or never answered) no path can ever work, so there is no point
-   * waiting for the deadline. Only for a path that never worked: one that did may just be
-   * offline for a moment (no interfaces, no relay) and gets its ICE restarts instead.
-   */
-  async #checkCandidates(transport: Transport): Promise<void> {
-    if (this.#lastIceError === undefined || this.#connectedOnce.has(transport)) return;
-    const generation = this.#generation;
-    const report = await transport.getStats().catch(() => undefined);
-    if (!report || generation !== this.#generation || transport.closed) return;
-    if (transport.connectionState === 'connected') return;
-    const candidates = [...report.values()].filter((s) => s.type === 'local-candidate');
-    if (candidates.length === 0) this.#mediaFailed();
-  }
-
-  #armConnectDeadline(transport: Transport): void {
-    this.#clearConnectDeadline(transport);
-    const generation = this.#generation;
-    const timer = window.setTimeout(() => {
-      this.#connectDeadlines.delete(transport);
-      if (generation !== this.#generation || transport.closed || this.#isOver()) return;
-      if (transport.connectionState === 'connected') return;
-      // Without signaling nothing can be fixed now; the reconnect deals with it.
-      if (!this.#signaling.connected) return this.#armConnectDeadline(transport);
-      this.#mediaFailed();
-    }, MEDIA_CONNECT_TIMEOUT_MS);
-    this.#connectDeadlines.set(transport, timer);
-  }
-
-  #clearConnectDeadline(transport: Transport): void {
-    window.clearTimeout(this.#connectDeadlines.get(transport));
-    this.#connectDeadlines.delete(transport);
   }
 
   /** Media cannot connect at all: say so and stop, rather than sit in a silent room. */
@@ -539,13 +389,8 @@ export class Call extends Emitter<CallEvents> {
   }
 
   #updateIceServers(iceServers: IceServer[]): void {
-    for (const transport of [this.#send, this.#recv]) {
-      if (transport && !transport.closed) {
-        transport
-          .updateIceServers({ iceServers: iceServers as RTCIceServer[] })
-          .catch(() => undefined);
-      }
-    }
+    this.#send?.updateIceServers(iceServers);
+    this.#recv?.updateIceServers(iceServers);
   }
 
   // --- server events ---------------------------------------------------------
@@ -599,6 +444,15 @@ export class Call extends Emitter<CallEvents> {
       this.emit('speaking', this.speaking);
     });
     on('iceServers', ({ iceServers }) => this.#updateIceServers(iceServers));
+    on('producerClosed', ({ reason }) => {
+      const producer = this.#producer;
+      if (!producer) return;
+      // The rest of the call goes on: we still hear everyone, and they still see us.
+      producer.close();
+      this.#producer = undefined;
+      this.#producerClosedByServer = true;
+      this.emit('problem', `The server turned off your microphone: ${reason}`);
+    });
     on('mediaReset', () => {
       // The server lost our media (worker restart): the socket is fine, join afresh.
       if (this.#isOver()) return;
@@ -682,20 +536,13 @@ export class Call extends Emitter<CallEvents> {
   /** Drops the media session (transports, producer, consumers) but keeps the microphone. */
   #dropMedia(): void {
     this.#generation++;
-    for (const transport of [...this.#connectDeadlines.keys()]) {
-      this.#clearConnectDeadline(transport);
-    }
-    this.#restarted.clear();
-    for (const timer of this.#iceRestartTimers.values()) window.clearTimeout(timer);
-    this.#iceRestartTimers.clear();
-    this.#iceRestarts.clear();
     this.#lastIceError = undefined;
     for (const consumer of [...this.#consumers.values()]) this.#closeConsumer(consumer);
     this.#send?.close();
     this.#recv?.close();
     this.#send = this.#recv = this.#producer = undefined;
+    this.#producerClosedByServer = false;
     this.#resumeToken = undefined;
-    this.#connectTimings.clear();
     this.#peers.clear();
     this.speaking = new Set();
     this.emit('speaking', this.speaking);
@@ -706,6 +553,11 @@ export class Call extends Emitter<CallEvents> {
   #stop(): void {
     this.#mic.stop();
     for (const off of this.#unsubscribe.splice(0)) off();
+  }
+
+  /** Our producer exists, or did until the server closed it. */
+  #producerSetUp(): boolean {
+    return this.#producer !== undefined || this.#producerClosedByServer;
   }
 
   #inRoom(): boolean {

@@ -1,7 +1,7 @@
 import './styles.css';
 import { Connection } from './connection.ts';
 import { replaceChildren } from './dom.ts';
-import { isValidRoomId } from './roomId.ts';
+import { decodeRoomSegment, isValidRoomId } from './roomId.ts';
 import { Sounds } from './sounds.ts';
 import { badRoomView, homeView } from './ui/homeView.ts';
 import { RoomPage } from './ui/roomPage.ts';
@@ -13,12 +13,7 @@ function main(app: HTMLElement): void {
     replaceChildren(app, homeView());
     return;
   }
-  let roomId: string;
-  try {
-    roomId = decodeURIComponent(match[1] ?? '');
-  } catch {
-    roomId = '';
-  }
+  const roomId = decodeRoomSegment(match[1] ?? '');
   if (!isValidRoomId(roomId)) {
     replaceChildren(app, badRoomView());
     return;

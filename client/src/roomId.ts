@@ -27,5 +27,17 @@ export function roomPath(id: string): string {
 export function roomIdFromInput(input: string): string {
   const trimmed = input.trim();
   const match = /\/r\/([^/?#]+)/.exec(trimmed);
-  return match?.[1] ? decodeURIComponent(match[1]) : trimmed;
+  return match?.[1] ? decodeRoomSegment(match[1]) : trimmed;
+}
+
+/**
+ * The room id in a link's path segment. A malformed escape (`/r/%E0`) gives '', which
+ * is no valid id, so the page says the link is wrong instead of failing with a URIError.
+ */
+export function decodeRoomSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return '';
+  }
 }

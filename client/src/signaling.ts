@@ -57,6 +57,38 @@ export class Signaling {
     return new Promise((resolve) => this.socket.once('connect', () => resolve()));
   }
 
+  /**
+   * Resolves once connected. socket.io reconnects by itself after a drop, but not after
+   * the server closed the socket, as it does to sockets left outside a room for a while:
+   * such a socket is opened again here. Rejects if the server cannot be reached now.
+   */
+  reopen(): Promise<void> {
+    const socket = this.socket;
+    if (socket.connected) return Promise.resolve();
+    const unreachable = () => new RequestError('DISCONNECTED', 'Not connected to the server.');
+    // Already retrying by itself (the join form shows it): say so now, not after a backoff.
+    if (socket.active) return Promise.reject(unreachable());
+    socket.connect();
+    return new Promise((resolve, reject) => {
+      const settle = (error?: Error) => {
+        socket.off('connect', onConnect);
+        socket.off('connect_error', onError);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onConnect = () => settle();
+      // Not active after the error: the server refused the connection, and says why.
+      const onError = (error: Error) =>
+        settle(
+          socket.active
+            ? unreachable()
+            : new Error(`The server refused the connection: ${error.message}`),
+        );
+      socket.on('connect', onConnect);
+      socket.on('connect_error', onError);
+    });
+  }
+
   request<N extends RequestName>(
     event: N,
     payload: Request<N>,

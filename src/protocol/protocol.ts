@@ -7,7 +7,8 @@
  */
 import type { types } from 'mediasoup';
 import { z } from 'zod';
-import { NICKNAME_MAX_CHARS, ROOM_ID_PATTERN } from './limits.ts';
+import { ROOM_ID_PATTERN } from './limits.ts';
+import { checkNickname } from './nickname.ts';
 
 const id = z.string().min(1).max(64);
 const uint32 = z.number().int().min(0).max(0xffffffff);
@@ -30,16 +31,16 @@ const mimeType = z.string().regex(/^(audio|video)\/[A-Za-z0-9.-]{1,32}$/, 'a MIM
 
 export const roomIdSchema = z.string().regex(ROOM_ID_PATTERN, 'room id: 1-64 of A-Z a-z 0-9 _ -');
 
-const segmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
 export const nicknameSchema = z
   .string()
+  // Bounded before the Unicode checks run over it.
   .max(256)
-  .transform((s) => s.trim())
-  .refine((s) => !/[\p{Cc}\p{Zl}\p{Zp}]/u.test(s), 'nickname: control characters are not allowed')
-  .refine((s) => {
-    const length = [...segmenter.segment(s)].length;
-    return length >= 1 && length <= NICKNAME_MAX_CHARS;
-  }, `nickname: 1-${NICKNAME_MAX_CHARS} visible characters`);
+  .transform((s, ctx) => {
+    const check = checkNickname(s);
+    if (check.ok) return check.nickname;
+    ctx.addIssue({ code: 'custom', message: check.message });
+    return z.NEVER;
+  });
 
 export const rtpCapabilitiesSchema = z.object({
   codecs: z

@@ -1,4 +1,5 @@
 import { NICKNAME_MAX_CHARS } from '../../../src/protocol/limits.ts';
+import { checkNickname } from '../../../src/protocol/nickname.ts';
 import { h } from '../dom.ts';
 
 export type JoinView = {
@@ -16,8 +17,6 @@ export type JoinViewOptions = {
   onJoin(nickname: string, clickedAt: number): void;
 };
 
-const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
-
 /** `/r/<id>` before joining: a nickname and a Join button. */
 export function joinView({ roomId, nickname, onJoin }: JoinViewOptions): JoinView {
   const input = h('input', {
@@ -27,11 +26,11 @@ export function joinView({ roomId, nickname, onJoin }: JoinViewOptions): JoinVie
     autocomplete: 'nickname',
     maxlength: NICKNAME_MAX_CHARS,
     required: true,
-    'aria-describedby': 'nickname-hint',
+    'aria-describedby': 'nickname-hint nickname-error',
   });
   input.value = nickname ?? '';
   const button = h('button', { type: 'submit', class: 'primary big' }, 'Join');
-  const error = h('p', { class: 'error', role: 'alert' });
+  const error = h('p', { id: 'nickname-error', class: 'error', role: 'alert' });
   const server = h('p', { class: 'server-status', role: 'status' });
 
   const form = h(
@@ -44,18 +43,26 @@ export function joinView({ roomId, nickname, onJoin }: JoinViewOptions): JoinVie
     error,
     server,
   );
+  /** The server applies the same rule: say what is wrong while the person types. */
+  const check = (submitting: boolean): ReturnType<typeof checkNickname> => {
+    const result = checkNickname(input.value);
+    // An empty field is not an error until Join is pressed.
+    const message = result.ok || (input.value === '' && !submitting) ? '' : result.message;
+    error.textContent = message;
+    input.setAttribute('aria-invalid', String(message !== ''));
+    return result;
+  };
+  input.addEventListener('input', () => check(false));
+  check(false);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const clickedAt = performance.now();
-    const name = input.value.trim();
-    const length = [...segmenter.segment(name)].length;
-    if (length < 1 || length > NICKNAME_MAX_CHARS) {
-      error.textContent = `Please enter a nickname (1 to ${NICKNAME_MAX_CHARS} characters).`;
+    const result = check(true);
+    if (!result.ok) {
       input.focus();
       return;
     }
-    error.textContent = '';
-    onJoin(name, clickedAt);
+    onJoin(result.nickname, clickedAt);
   });
 
   const element = h(

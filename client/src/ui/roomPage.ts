@@ -61,9 +61,8 @@ export class RoomPage {
     this.#sounds.unlock();
     let call: Call | undefined;
     try {
-      if (!this.#connection.signaling.connected) {
-        throw new Error("Can't reach the GhostTalk server. Check your connection and try again.");
-      }
+      // The server closes a socket left outside a room (the nickname may take a while).
+      await this.#connection.signaling.reopen();
       const [mic, device] = await Promise.allSettled([
         openMic(loadPref('micId')),
         this.#connection.device(),
