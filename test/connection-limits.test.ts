@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
+import { connectAs as connectTo } from './support/forwardedSocket.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
+import { waitFor } from './support/wait.ts';
 
 /**
  * Open signaling sockets are bounded: one address holds a few at once, and a socket
@@ -14,19 +16,7 @@ const CAP = 3;
 let ts: TestServer;
 const sockets: Socket[] = [];
 
-function connectAs(ip: string): Promise<{ socket: Socket; error?: string }> {
-  const socket = io(ts.url, {
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-    extraHeaders: { 'X-Forwarded-For': ip },
-  });
-  sockets.push(socket);
-  return new Promise((resolve) => {
-    socket.once('connect', () => resolve({ socket }));
-    socket.once('connect_error', (error) => resolve({ socket, error: error.message }));
-  });
-}
+const connectAs = (ip: string) => connectTo(ts.url, ip, sockets);
 
 function join(socket: Socket, roomId: string): Promise<{ ok: boolean }> {
   return new Promise((resolve) => {
@@ -49,14 +39,6 @@ function disconnected(socket: Socket): Promise<{ reason: string; at: number }> {
       resolve({ reason, at: Date.now() });
     });
   });
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 const serverSockets = () => ts.server.io.of('/').sockets.size;

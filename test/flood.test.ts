@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { loadConfig } from '../src/config/loadConfig.ts';
 import { RECONNECT_BACKOFF } from '../src/protocol/limits.ts';
+import { connectAs as connectTo } from './support/forwardedSocket.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
 
 /**
@@ -13,19 +14,7 @@ import { startTestServer, type TestServer } from './support/testServer.ts';
 let ts: TestServer;
 const sockets: Socket[] = [];
 
-function connectAs(ip: string): Promise<{ socket: Socket; error?: string }> {
-  const socket = io(ts.url, {
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-    extraHeaders: { 'X-Forwarded-For': ip },
-  });
-  sockets.push(socket);
-  return new Promise((resolve) => {
-    socket.once('connect', () => resolve({ socket }));
-    socket.once('connect_error', (error) => resolve({ socket, error: error.message }));
-  });
-}
+const connectAs = (ip: string) => connectTo(ts.url, ip, sockets);
 
 function join(socket: Socket, roomId: string) {
   return new Promise<{ ok: boolean; error?: { code: string } }>((resolve) => {

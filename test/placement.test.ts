@@ -9,6 +9,7 @@ import type { types } from 'mediasoup';
 import { opusRtpParameters } from './support/fakeMedia.ts';
 import { SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
+import { waitFor } from './support/wait.ts';
 
 let ts: TestServer | undefined;
 const clients: SignalingClient[] = [];
@@ -33,14 +34,6 @@ async function client(server: TestServer): Promise<SignalingClient> {
 async function capabilities(server: TestServer): Promise<types.RtpCapabilities> {
   const c = await client(server);
   return (await c.call('capabilities', {})).routerRtpCapabilities;
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** The pool index of the worker a router lives on (mediasoup's test-only accessor). */

@@ -11,6 +11,7 @@ import type { types } from 'mediasoup';
 import type { Room } from '../src/media/Room.ts';
 import { SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
+import { waitFor } from './support/wait.ts';
 
 let ts: TestServer;
 let caps: types.RtpCapabilities;
@@ -26,14 +27,6 @@ async function joined(roomId: string, nickname: string) {
   const c = await client();
   const data = await c.call('join', { roomId, nickname, rtpCapabilities: caps });
   return { c, data };
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

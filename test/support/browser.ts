@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { waitFor } from './wait.ts';
 import { writeSineWav } from './wav.ts';
 
 /** Debian's Chromium; playwright-core drives it (no bundled browser download here). */
@@ -128,28 +129,6 @@ export async function launchPeople(
   for (const result of launched) if (result.status === 'fulfilled') into.push(result.value);
   const failed = launched.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
-}
-
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  { timeoutMs = 10_000, intervalMs = 100 } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      const reason = last instanceof Error ? `: ${last.message}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -553,3 +532,5 @@ export async function waitUntilHears(
     throw new Error(`${error.message}\n  spectra: ${describeSpectra(last)}`);
   });
 }
+
+export { waitFor };
