@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { createServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,9 @@ import { BanList } from './admin/BanList.ts';
 import type { GhostTalkServerOptions } from './GhostTalkServerTypes.ts';
 import { compileTrust, resolveClientIp } from './http/clientIp.ts';
 import { createHttpApp } from './http/createHttpApp.ts';
+import { createRedirectServer } from './http/httpsRedirect.ts';
+import { createMainServer } from './http/listeners.ts';
+import { TlsCertificate } from './http/TlsCertificate.ts';
 import { type Logger, logFileOf } from './logging/createLogger.ts';
 import { LogTail } from './logging/LogTail.ts';
 import { mediaCodecs } from './media/mediaCodecs.ts';
@@ -33,23 +37,30 @@ export const BAN_FILE_NAME = 'banned_ips.json';
 
 /** The whole server: HTTP, signaling and media, started together and closed together. */
 export class GhostTalkServer {
-  readonly httpServer: HttpServer;
+  /** HTTPS when TLS_CERT / TLS_KEY are set. */
+  readonly httpServer: HttpServer | HttpsServer;
   readonly io: MainIoServer;
   readonly workers: WorkerPool;
   readonly rooms: RoomRegistry;
   readonly bans: BanList;
   readonly admin: AdminService;
+  readonly #certificate: TlsCertificate | undefined;
   readonly #logger: Logger;
   readonly #cleanups: (() => void)[];
   #closed = false;
 
   /**
-   * Loads the ban list first: a BanFileError (corrupt or unreadable banned_ips.json)
-   * rejects before anything is started.
+   * Loads the ban list and the TLS files first: a BanFileError (corrupt or unreadable
+   * banned_ips.json) or TlsFileError (unusable TLS_CERT / TLS_KEY) rejects before
+   * anything is started.
    */
   static async create(options: GhostTalkServerOptions): Promise<GhostTalkServer> {
     const { config, logger } = options;
     const bans = BanList.load(join(config.dataDir, BAN_FILE_NAME));
+    const certificate =
+      config.tlsCert !== undefined && config.tlsKey !== undefined
+        ? TlsCertificate.load({ certPath: config.tlsCert, keyPath: config.tlsKey }, logger)
+        : undefined;
     const trust = compileTrust(config.trustedProxies);
     const workers = await WorkerPool.create({
       count: config.rtcWorkers,
@@ -60,7 +71,11 @@ export class GhostTalkServer {
     });
     const cleanups: (() => void)[] = [];
     try {
-      const httpServer = createServer();
+      if (certificate) {
+        certificate.watch();
+        cleanups.push(() => certificate.close());
+      }
+      const httpServer = createMainServer(certificate);
       const io: MainIoServer = new SocketIoServer(httpServer, {
         serveClient: false,
         // A browser's RTP capabilities are the largest payload, a few kB.
@@ -128,7 +143,8 @@ export class GhostTalkServer {
       const app = createHttpApp({
         clientDir: options.clientDir ?? defaultClientDir,
         isHealthy: () => workers.healthy,
-        degradedReasons: () => (logFile?.problem ? [logFile.problem] : []),
+        degradedReasons: () =>
+          [logFile?.problem, certificate?.problem].filter((p): p is string => p !== undefined),
         trust,
         allowedOrigins: config.allowedOrigins,
         isBanned: (ip) => bans.isBanned(ip),
@@ -162,6 +178,18 @@ export class GhostTalkServer {
           logger,
         });
       });
+      if (certificate && config.httpRedirectPort !== undefined) {
+        const redirect = createRedirectServer({
+          httpsPort: config.port,
+          leaf: () => certificate.pair.leaf,
+        });
+        cleanups.push(() => {
+          redirect.close();
+          redirect.closeAllConnections();
+        });
+        redirect.listen(config.httpRedirectPort, config.httpHost);
+        await once(redirect, 'listening');
+      }
       httpServer.listen(config.port, config.httpHost);
       await once(httpServer, 'listening');
       void stats.sample();
@@ -172,6 +200,7 @@ export class GhostTalkServer {
         rooms,
         bans,
         admin,
+        certificate,
         logger,
         cleanups,
       });
@@ -189,6 +218,7 @@ export class GhostTalkServer {
     rooms: RoomRegistry;
     bans: BanList;
     admin: AdminService;
+    certificate: TlsCertificate | undefined;
     logger: Logger;
     cleanups: (() => void)[];
   }) {
@@ -198,12 +228,14 @@ export class GhostTalkServer {
     this.rooms = parts.rooms;
     this.bans = parts.bans;
     this.admin = parts.admin;
+    this.#certificate = parts.certificate;
     this.#logger = parts.logger;
     this.#cleanups = parts.cleanups;
     const { address, port } = this.address;
     this.#logger.info('server listening', {
       address,
       port,
+      https: this.#certificate !== undefined,
       workerPids: this.workers.workers.map((w) => w.pid),
       bans: this.bans.size,
     });
@@ -215,6 +247,11 @@ export class GhostTalkServer {
 
   get address(): AddressInfo {
     return this.httpServer.address() as AddressInfo;
+  }
+
+  /** SIGHUP: reread TLS_CERT / TLS_KEY now (without TLS, nothing to do). */
+  reloadTls(): void {
+    this.#certificate?.reload();
   }
 
   async close(): Promise<void> {

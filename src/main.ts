@@ -8,6 +8,7 @@ import {
   loadConfig,
 } from './config/loadConfig.ts';
 import { GhostTalkServer } from './GhostTalkServer.ts';
+import { TlsFileError } from './http/TlsCertificate.ts';
 import { closeLogger, createLogger } from './logging/createLogger.ts';
 
 /** Bad settings or unusable data files: nothing was started. */
@@ -30,29 +31,33 @@ async function main(): Promise<void> {
     return;
   }
 
-  const secrets = [config.adminKey, config.turnPass].filter((s): s is string => Boolean(s));
+  const secrets = [config.adminKey, config.turnPass, config.turnSecret].filter((s): s is string =>
+    Boolean(s),
+  );
   const logger = createLogger({ dataDir: config.dataDir, level: config.logLevel, secrets });
   let server: GhostTalkServer;
   try {
     server = await GhostTalkServer.create({ config, logger });
   } catch (error) {
-    const banFile = error instanceof BanFileError;
+    const badFile = error instanceof BanFileError || error instanceof TlsFileError;
     logger.error('server did not start', { error: (error as Error).message });
     await closeLogger(logger);
     console.error(`GhostTalk did not start: ${(error as Error).message}`);
-    process.exitCode = banFile ? EXIT_BAD_CONFIG : 1;
+    process.exitCode = badFile ? EXIT_BAD_CONFIG : 1;
     return;
   }
   logger.info('configuration', describeConfig(config));
   const shownHost = config.httpHost === '0.0.0.0' ? 'localhost' : config.httpHost;
-  console.log(`GhostTalk is running: open http://${shownHost}:${server.address.port}/`);
+  const scheme = config.tlsCert === undefined ? 'http' : 'https';
+  const origin = `${scheme}://${shownHost}:${server.address.port}`;
+  console.log(`GhostTalk is running: open ${origin}/`);
   if (config.adminKeyGenerated) {
     // Straight to the console, never through the logger: server.log must not hold it.
     console.log(
       [
         'No admin key was set (ADMIN_KEY / -admin-key), so this one was generated for this run only:',
         `  ${config.adminKey}`,
-        `Admin console: http://${shownHost}:${server.address.port}/admin?key=${config.adminKey}`,
+        `Admin console: ${origin}/admin?key=${config.adminKey}`,
         'Set ADMIN_KEY to keep a key across restarts (NODE_ENV=production requires it).',
       ].join('\n'),
     );
@@ -73,6 +78,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // The usual "reload" signal of daemons; without TLS, SIGHUP keeps its default (exit).
+  if (config.tlsCert !== undefined) process.on('SIGHUP', () => server.reloadTls());
 }
 
 await main();

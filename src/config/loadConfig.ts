@@ -94,6 +94,23 @@ export function loadConfig(
       'Invalid configuration:\n  -turn-user / TURN_USER and -turn-pass / TURN_PASS: set both or neither',
     );
   }
+  if ((parsed.tlsCert === undefined) !== (parsed.tlsKey === undefined)) {
+    throw new ConfigError(
+      'Invalid configuration:\n  -tls-cert / TLS_CERT and -tls-key / TLS_KEY: set both or neither',
+    );
+  }
+  if (parsed.httpRedirectPort !== undefined) {
+    if (parsed.tlsCert === undefined) {
+      throw new ConfigError(
+        'Invalid configuration:\n  -http-redirect-port / HTTP_REDIRECT_PORT: redirects to HTTPS, so it needs -tls-cert / TLS_CERT and -tls-key / TLS_KEY',
+      );
+    }
+    if (parsed.httpRedirectPort === parsed.port) {
+      throw new ConfigError(
+        `Invalid configuration:\n  -http-redirect-port / HTTP_REDIRECT_PORT: must differ from -port / PORT (both ${parsed.port})`,
+      );
+    }
+  }
   const turnUrls = parsed.turnServer.filter((url) => !url.startsWith('stun:'));
   if (parsed.turnSecret !== undefined && parsed.turnUser !== undefined) {
     throw new ConfigError(

@@ -76,13 +76,31 @@ export const settings = {
     flag: 'port',
     env: 'PORT',
     schema: port.default(8080),
-    help: 'HTTP port (default 8080)',
+    help: 'HTTP port, HTTPS with -tls-cert (default 8080)',
   },
   httpHost: {
     flag: 'http-host',
     env: 'HTTP_HOST',
     schema: ipAddress.default('0.0.0.0'),
     help: 'IP address the HTTP server listens on (default 0.0.0.0)',
+  },
+  tlsCert: {
+    flag: 'tls-cert',
+    env: 'TLS_CERT',
+    schema: z.string().optional(),
+    help: 'PEM certificate file (full chain, leaf first) for HTTPS on -port, with -tls-key; reread when it changes and on SIGHUP (default none: plain HTTP)',
+  },
+  tlsKey: {
+    flag: 'tls-key',
+    env: 'TLS_KEY',
+    schema: z.string().optional(),
+    help: 'PEM private key file of -tls-cert, unencrypted',
+  },
+  httpRedirectPort: {
+    flag: 'http-redirect-port',
+    env: 'HTTP_REDIRECT_PORT',
+    schema: port.optional(),
+    help: 'Plain-HTTP port that answers every request with a 308 redirect to https:// on -port, e.g. 80 (needs -tls-cert; default none)',
   },
   rtcUdpPort: {
     flag: 'rtc-udp-port',
