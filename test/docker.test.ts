@@ -1,10 +1,22 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { settings } from '../src/config/settings.ts';
+import { compileTrust } from '../src/http/clientIp.ts';
 import { freePort } from './support/ports.ts';
 import { startTestServer } from './support/testServer.ts';
 
@@ -13,6 +25,8 @@ const read = (path: string) => readFileSync(`${root}/${path}`, 'utf8');
 const settingEnvNames = new Set(Object.values(settings).map((s) => s.env));
 /** Build-time names that are not server settings. */
 const buildOnly = new Set(['GHOSTTALK_WORKER']);
+/** What compose itself reads (from the shell or .env) besides settings: Caddy's site name. */
+const composeOnly = new Set(['DOMAIN']);
 
 /**
  * The instructions of a Dockerfile (continuations joined, comments dropped): `ENV A=1 B=2`
@@ -64,11 +78,61 @@ function exposedRange(exposed: string[], protocol: 'tcp' | 'udp', first: number)
 
 type ComposeService = {
   build?: string;
+  image?: string;
   network_mode?: string;
+  ports?: unknown;
   env_file?: string | string[];
   environment?: Record<string, string>;
   volumes?: string[];
 };
+type Compose = { services: Record<string, ComposeService>; volumes?: Record<string, unknown> };
+const composeFile = () => parseYaml(read('docker-compose.yml')) as Compose;
+
+/**
+ * Compose's interpolation of `${NAME}`, `${NAME:-default}` and `${NAME:?error}`, with
+ * `shell` as the shell's environment (or .env): what a service's environment becomes.
+ */
+function interpolate(value: string, shell: Record<string, string>): string {
+  return value.replace(
+    /\$\{([A-Z_][A-Z0-9_]*)(?::([-?])([^}]*))?\}/g,
+    (_, name: string, op?: string, arg?: string) => {
+      const set = shell[name];
+      if (set) return set;
+      if (op === '?') throw new Error(`${name}: ${arg}`);
+      return op === '-' ? (arg ?? '') : '';
+    },
+  );
+}
+
+function serviceEnv(service: ComposeService, shell: Record<string, string>) {
+  return Object.fromEntries(
+    Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), shell)]),
+  );
+}
+
+/** The named volume a service mounts at `target`, if it is declared at the top level. */
+function namedVolume(compose: Compose, service: ComposeService, target: string) {
+  const source = service.volumes?.map((v) => v.split(':')).find(([, t]) => t === target)?.[0];
+  return source && compose.volumes && source in compose.volumes ? source : undefined;
+}
+
+/**
+ * Rows of the Markdown port tables in README.md and DEPLOY.md, e.g. `| 8080 (`PORT`) | TCP |`,
+ * `| 49160–49200 | UDP |` or `` | `HTTP_REDIRECT_PORT` (none) | TCP | ``.
+ */
+function portRows(markdown: string) {
+  return [...markdown.matchAll(/^\| ([^|]+?) \| (UDP and TCP|TCP|UDP) \|/gm)].map((m) => {
+    const cell = (m[1] as string).replaceAll('–', '-');
+    const named = /^`([A-Z0-9_]+)` \((.+)\)$/.exec(cell);
+    const suffixed = /^(.+) \(`([A-Z0-9_]+)`\)$/.exec(cell);
+    const [ports, setting] = named
+      ? [named[2], named[1]]
+      : suffixed
+        ? [suffixed[1], suffixed[2]]
+        : [cell, undefined];
+    return { ports: ports as string, protocols: m[2] as string, setting };
+  });
+}
 
 describe('deployment files agree with the config module', () => {
   test('every ENV in the Dockerfile is a setting (or a build argument)', () => {
@@ -128,43 +192,142 @@ describe('deployment files agree with the config module', () => {
     assert.notEqual(await probe(await freePort()), 0, 'nothing listening: unhealthy');
   });
 
-  test('docker-compose.yml: GhostTalk and coturn on the host network, known settings only', () => {
-    const compose = parseYaml(read('docker-compose.yml')) as {
-      services: Record<string, ComposeService>;
-      volumes?: Record<string, unknown>;
-    };
-    const { ghosttalk, coturn } = compose.services;
-    assert.ok(ghosttalk && coturn, 'both services');
+  test('docker-compose.yml: Caddy, GhostTalk and coturn on the host network, known settings only', () => {
+    const compose = composeFile();
+    const { caddy, ghosttalk, coturn } = compose.services;
+    assert.ok(caddy && ghosttalk && coturn, 'three services');
+    for (const [name, service] of Object.entries(compose.services)) {
+      assert.equal(service.network_mode, 'host', name);
+      assert.equal(service.ports, undefined, `${name}: host networking maps no ports`);
+    }
     assert.equal(ghosttalk.build, '.');
-    assert.equal(ghosttalk.network_mode, 'host');
-    assert.equal(coturn.network_mode, 'host');
     // ghosttalk.env is made from the example (see DEPLOY.md).
     assert.deepEqual([ghosttalk.env_file].flat(), ['ghosttalk.env']);
     const names = Object.keys(ghosttalk.environment ?? {});
     assert.ok(names.length > 0);
     for (const name of names) assert.ok(settingEnvNames.has(name), `compose ${name}`);
     for (const m of read('docker-compose.yml').matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)) {
-      assert.ok(settingEnvNames.has(m[1] as string), `compose \${${m[1]}}`);
+      const name = m[1] as string;
+      assert.ok(settingEnvNames.has(name) || composeOnly.has(name), `compose \${${name}}`);
     }
     // Data lands on the named volume, at the image's DATA_DIR.
-    const dataDir = dockerfile(read('Dockerfile')).finalEnv.get('DATA_DIR');
+    const dataDir = dockerfile(read('Dockerfile')).finalEnv.get('DATA_DIR') ?? '';
     assert.equal(ghosttalk.environment?.DATA_DIR ?? dataDir, dataDir);
-    const mount = ghosttalk.volumes
-      ?.map((v) => v.split(':'))
-      .find(([, target]) => target === dataDir);
-    assert.ok(mount?.[0] && compose.volumes && mount[0] in compose.volumes, 'named data volume');
+    assert.ok(namedVolume(compose, ghosttalk, dataDir), 'named data volume');
     // coturn reads the copy of the example config that DEPLOY.md has you make.
     assert.ok(coturn.volumes?.includes('./turnserver.conf:/etc/coturn/turnserver.conf:ro'));
     assert.ok(existsSync(`${root}/config/turnserver.conf.example`));
+    // Caddy: the official image runs the repository's Caddyfile for the DOMAIN given,
+    // and keeps its certificates and ACME account on a named volume.
+    assert.match(caddy.image ?? '', /^caddy:2\.\d+$/);
+    assert.ok(caddy.volumes?.includes('./config/Caddyfile:/etc/caddy/Caddyfile:ro'));
+    assert.ok(namedVolume(compose, caddy, '/data'), "Caddy's certificates on a named volume");
+    assert.throws(() => serviceEnv(caddy, {}), /DOMAIN/, 'DOMAIN is required');
+    assert.equal(serviceEnv(caddy, { DOMAIN: 'voice.example.com' }).DOMAIN, 'voice.example.com');
   });
 
-  test("coturn's relay range is the one README's TURN table tells you to open", () => {
+  test('config/Caddyfile as compose runs it: HTTPS for DOMAIN by ACME, proxied to the one address GhostTalk trusts', () => {
+    const { caddy, ghosttalk } = composeFile().services;
+    assert.ok(caddy && ghosttalk);
+    // The defaults, and PORT moved in .env: Caddy follows it.
+    const shells: Record<string, string>[] = [
+      { DOMAIN: 'voice.example.com' },
+      { DOMAIN: 'v.example.org', PORT: '9000' },
+    ];
+    for (const shell of shells) {
+      const caddyEnv = serviceEnv(caddy, shell);
+      const env = serviceEnv(ghosttalk, shell);
+      const adapted = execFileSync(
+        'caddy',
+        ['adapt', '--config', `${root}/config/Caddyfile`, '--adapter', 'caddyfile'],
+        { env: { PATH: process.env.PATH, ...caddyEnv }, encoding: 'utf8', stdio: 'pipe' },
+      );
+      const config = JSON.parse(adapted) as {
+        apps: { http: { servers: Record<string, Record<string, unknown>> }; tls?: unknown };
+      };
+      const servers = Object.values(config.apps.http.servers);
+      assert.equal(servers.length, 1);
+      const [server] = servers as [Record<string, unknown>];
+      assert.deepEqual(server.listen, [':443'], 'the standard HTTPS port (and :80 redirects)');
+      assert.equal(server.trusted_proxies, undefined, "a client's own X-Forwarded-For is dropped");
+      const routes = server.routes as { match: unknown }[];
+      assert.deepEqual(routes[0]?.match, [{ host: [shell.DOMAIN] }]);
+      const dials = [...adapted.matchAll(/"dial":"([^"]+)"/g)].map((m) => m[1]);
+      assert.deepEqual(dials, [`${env.HTTP_HOST}:${env.PORT}`], 'proxied to GhostTalk');
+      // No issuer configured: Caddy's default for a public name, Let's Encrypt by ACME.
+      assert.equal(config.apps.tls, undefined);
+      // GhostTalk listens only there and believes X-Forwarded-For from Caddy alone.
+      assert.equal(env.HTTP_HOST, '127.0.0.1');
+      const trust = compileTrust(settings.trustedProxies.schema.parse(env.TRUSTED_PROXIES));
+      assert.equal(trust(env.HTTP_HOST, 0), true, 'Caddy connects from 127.0.0.1');
+      for (const other of ['127.0.0.2', '::1', '10.0.0.1', '172.17.0.1', '203.0.113.5']) {
+        assert.equal(trust(other, 0), false, `${other} is not believed`);
+      }
+    }
+  });
+
+  test('README.md and DEPLOY.md list the ports the code, coturn and Caddy use', () => {
     const conf = read('config/turnserver.conf.example');
+    const turn = /^listening-port=(\d+)$/m.exec(conf)?.[1];
+    const turnTls = /^# ?tls-listening-port=(\d+)$/m.exec(conf)?.[1];
     const min = /^min-port=(\d+)$/m.exec(conf)?.[1];
     const max = /^max-port=(\d+)$/m.exec(conf)?.[1];
-    assert.ok(min && max);
-    assert.match(read('README.md'), new RegExp(`^\\| ${min}–${max} \\| UDP \\|`, 'm'));
-    assert.match(read('DEPLOY.md'), new RegExp(`^\\| ${min}-${max} \\| UDP \\|`, 'm'));
+    assert.ok(turn && turnTls && min && max);
+    const port = settings.port.schema.parse(undefined);
+    const rtc = settings.rtcUdpPort.schema.parse(undefined);
+    const key = (r: { ports: string; protocols: string; setting?: string | undefined }) =>
+      `${r.ports} ${r.protocols}${r.setting ? ` ${r.setting}` : ''}`;
+    const required = [
+      '80 TCP', // Caddy: ACME HTTP-01 and the redirect to HTTPS
+      '443 UDP and TCP', // Caddy: HTTPS, HTTP/3
+      `${port} TCP PORT`,
+      `${rtc} … ${rtc}+N−1 UDP and TCP RTC_UDP_PORT`,
+      `${turn} UDP and TCP`,
+      `${min}-${max} UDP`,
+    ];
+    const optional = [`${turnTls} TCP`]; // TURN over TLS, off in the example
+    const { exposed } = dockerfile(read('Dockerfile'));
+    const media = exposedRange(exposed, 'udp', rtc);
+    assert.ok(media);
+    for (const doc of ['README.md', 'DEPLOY.md']) {
+      const text = read(doc);
+      const rows = portRows(text);
+      for (const row of required)
+        assert.ok(
+          rows.some((r) => key(r) === row),
+          `${doc}: ${row}`,
+        );
+      for (const row of rows) {
+        if (row.setting === undefined) {
+          assert.ok([...required, ...optional].includes(key(row)), `${doc}: ${key(row)}`);
+          continue;
+        }
+        const setting = Object.values(settings).find((s) => s.env === row.setting);
+        assert.ok(setting, `${doc}: ${row.setting} is a setting`);
+        const fallback = setting.schema.safeParse(undefined).data;
+        if (typeof fallback === 'number') {
+          assert.ok(row.ports.startsWith(String(fallback)), `${doc}: ${key(row)}`);
+        }
+      }
+      assert.ok(text.includes('N = `RTC_WORKERS`'), `${doc}: one media port per worker`);
+      assert.ok(
+        text
+          .replaceAll('–', '-')
+          .includes(`${port}/tcp and ${media.first}-${media.last} UDP and TCP`),
+        `${doc} states the Dockerfile's EXPOSE`,
+      );
+    }
+  });
+
+  test('DEPLOY.md names real settings only and recommends TURN_SECRET', () => {
+    const deploy = read('DEPLOY.md');
+    const known = new Set([...settingEnvNames, ...composeOnly, ...buildOnly, 'HEALTHCHECK']);
+    for (const m of deploy.matchAll(/`([A-Z][A-Z0-9_]{2,})`/g)) {
+      assert.ok(known.has(m[1] as string), `DEPLOY.md: ${m[1]}`);
+    }
+    const mustSet = /The ones a real deployment sets:\n\n([\s\S]*?)\n\n/.exec(deploy)?.[1] ?? '';
+    assert.match(mustSet, /`TURN_SECRET`/);
+    assert.doesNotMatch(mustSet, /`TURN_(USER|PASS)`/);
   });
 
   test('the example env file documents exactly the settings', () => {
@@ -195,6 +358,128 @@ describe('deployment files agree with the config module', () => {
     assert.equal(config.port, 8080);
     assert.equal(config.adminKeyGenerated, true);
     assert.throws(() => loadConfig([], { ...env, NODE_ENV: 'production' }), /ADMIN_KEY/);
+  });
+
+  test('secrets and host data stay out of git and out of the image build context', () => {
+    const secrets = [
+      'ghosttalk.env',
+      'turnserver.conf',
+      '.env',
+      'data/banned_ips.json',
+      'data/server.log',
+      'server.log',
+      'certs/privkey.pem',
+      'tls.key',
+      'config/ghosttalk.env',
+      'node_modules/mediasoup/package.json',
+      'dist/client/index.html',
+    ];
+    const needed = [
+      'config/ghosttalk.env.example',
+      'config/turnserver.conf.example',
+      'config/Caddyfile',
+      'src/main.ts',
+      'package.json',
+      'package-lock.json',
+      'scripts/setup.sh',
+      'Dockerfile',
+      'docker-compose.yml',
+    ];
+    /** The paths git's rules (in `dir`) ignore; a `!pattern` match means kept. */
+    const ignoredIn = (dir: string, paths: string[]) => {
+      const result = spawnSync(
+        'git',
+        [
+          '-c',
+          'core.excludesFile=',
+          'check-ignore',
+          '--no-index',
+          '-v',
+          '--non-matching',
+          ...paths,
+        ],
+        { cwd: dir, encoding: 'utf8' },
+      );
+      assert.ok(result.status === 0 || result.status === 1, result.stderr);
+      return result.stdout
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => line.split('\t'))
+        .filter(([source]) => source !== '::' && !source?.split(':')[2]?.startsWith('!'))
+        .map(([, path]) => path);
+    };
+    assert.deepEqual(ignoredIn(root, [...secrets, ...needed]), secrets, '.gitignore');
+
+    // .dockerignore in git's syntax: with every pattern anchored (`/x` or `**/x`), the
+    // two read it alike, so git can say what Docker leaves out of the context.
+    const rules = read('.dockerignore')
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.startsWith('#'));
+    for (const rule of rules) assert.match(rule, /^!?(\/|\*\*\/)/, `.dockerignore: ${rule}`);
+    const scratch = mkdtempSync(join(tmpdir(), 'ghosttalk-dockerignore-'));
+    try {
+      execFileSync('git', ['init', '-q', scratch]);
+      writeFileSync(join(scratch, '.gitignore'), rules.join('\n'));
+      for (const path of [...secrets, ...needed]) {
+        mkdirSync(dirname(join(scratch, path)), { recursive: true });
+        writeFileSync(join(scratch, path), '');
+      }
+      assert.deepEqual(ignoredIn(scratch, [...secrets, ...needed]), secrets, '.dockerignore');
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+
+  test('setup.sh says which Node runs GhostTalk and stops if it cannot run .ts files', () => {
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines;
+    assert.equal(engines.node, '^22.18.0 || >=23.6.0', 'the first unflagged type stripping');
+    assert.ok(read('README.md').includes(`engines: ${engines.node}`), 'README states engines');
+    /** setup.sh in a scratch tree with stub npm and node (`strips`: what -p answers). */
+    const setup = (host: { version: string; strips: boolean }, bundled?: string) => {
+      const dir = mkdtempSync(join(tmpdir(), 'ghosttalk-setup-'));
+      try {
+        const stub = (path: string, body: string) => {
+          mkdirSync(dirname(join(dir, path)), { recursive: true });
+          writeFileSync(join(dir, path), `#!/bin/sh\n${body}\n`);
+          chmodSync(join(dir, path), 0o755);
+        };
+        const node = (version: string, strips: boolean) =>
+          `case "$1" in --version) echo ${version} ;; -p) echo ${strips ? 'strip' : "''"} ;; esac`;
+        mkdirSync(join(dir, 'scripts'));
+        copyFileSync(`${root}/scripts/setup.sh`, join(dir, 'scripts/setup.sh'));
+        stub('bin/npm', `echo "npm $*" >> "${dir}/npm.log"`);
+        stub('bin/node', node(host.version, host.strips));
+        if (bundled) stub('node_modules/.bin/node', node(bundled, true));
+        const run = spawnSync('bash', [join(dir, 'scripts/setup.sh')], {
+          env: { PATH: `${dir}/bin:/usr/bin:/bin`, GHOSTTALK_WORKER: 'prebuilt' },
+          encoding: 'utf8',
+        });
+        const npm = existsSync(join(dir, 'npm.log'))
+          ? readFileSync(join(dir, 'npm.log'), 'utf8')
+          : '';
+        return { status: run.status, stderr: run.stderr.replaceAll(dir, '<dir>'), npm };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    // arm64 and the like: no bundled Node, so the host's; too old stops before the build.
+    const old = setup({ version: 'v22.17.1', strips: false });
+    assert.equal(old.status, 1, old.stderr);
+    assert.match(old.stderr, /no bundled Node 24 .*use <dir>\/bin\/node v22\.17\.1/);
+    assert.match(
+      old.stderr,
+      /cannot run TypeScript files: GhostTalk needs Node 22\.18\+ or 23\.6\+/,
+    );
+    assert.doesNotMatch(old.npm, /run build/);
+    const recent = setup({ version: 'v24.1.0', strips: true });
+    assert.equal(recent.status, 0, recent.stderr);
+    assert.match(recent.stderr, /use <dir>\/bin\/node v24\.1\.0/);
+    assert.match(recent.npm, /npm ci[\s\S]*npm run build/);
+    // x86-64 Linux: the bundled Node 24 runs it, whatever the host has.
+    const bundled = setup({ version: 'v18.19.0', strips: false }, 'v24.22.3');
+    assert.equal(bundled.status, 0, bundled.stderr);
+    assert.doesNotMatch(bundled.stderr, /no bundled Node/);
+    assert.match(bundled.stderr, /done: Node v24\.22\.3/);
   });
 
   test('the shell scripts parse, and deploy_ssh.sh explains itself', () => {
