@@ -153,7 +153,13 @@ export class GhostTalkServer {
         metrics,
         logger,
       });
-      httpServer.on('request', app);
+      // engine.io answers its own path (long-polling included) on this same server; it
+      // wraps only the request listeners that existed when it attached, so Express,
+      // added later, must leave that path alone or both would answer a polling request.
+      const enginePath = `${io.path()}/`;
+      httpServer.on('request', (req, res) => {
+        if (!req.url?.startsWith(enginePath)) app(req, res);
+      });
       // Every room's router is made from the same codecs, so it has these capabilities;
       // handing them out before the join saves the client a round trip.
       const routerRtpCapabilities = mediasoup.ortc.generateRouterRtpCapabilities(mediaCodecs);

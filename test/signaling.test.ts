@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { types } from 'mediasoup';
+import { io } from 'socket.io-client';
 import { fakeDtlsParameters, opusRtpParameters } from './support/fakeMedia.ts';
 import { SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
@@ -145,6 +146,25 @@ describe('join', () => {
     assert.equal(ts.server.rooms.get('race')?.peers.size, 3);
     const afterDump = await ts.worker().worker.dump();
     assert.equal(afterDump.routerIds.length, before + 1);
+  });
+});
+
+describe('transports', () => {
+  test('a client on HTTP long-polling (no WebSocket through its proxy) joins as well', async () => {
+    const polling = io(ts.url, { transports: ['polling'], reconnection: false, forceNew: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        polling.once('connect', () => resolve());
+        polling.once('connect_error', reject);
+      });
+      const answer = await polling
+        .timeout(5000)
+        .emitWithAck('join', { roomId: 'polling', nickname: 'Pat', rtpCapabilities: caps });
+      assert.equal(answer.ok, true, JSON.stringify(answer).slice(0, 200));
+      assert.equal(polling.io.engine.transport.name, 'polling');
+    } finally {
+      polling.close();
+    }
   });
 });
 
