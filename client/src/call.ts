@@ -11,6 +11,7 @@ import type {
 } from '../../src/protocol/protocol.ts';
 import { Emitter } from './emitter.ts';
 import { TransportLink } from './media/transportLink.ts';
+import { errorMessage } from './messages.ts';
 import { type RequestTiming, roundTrips } from './requestLog.ts';
 import { RequestError, type Signaling } from './signaling.ts';
 
@@ -32,6 +33,8 @@ type CallEvents = {
   roster: [];
   peerJoined: [PeerInfo];
   peerLeft: [PeerInfo];
+  /** Someone else muted or unmuted (the roster follows). */
+  peerMuted: [PeerInfo];
   speaking: [ReadonlySet<string>];
   remoteAudio: [peerId: string, track: MediaStreamTrack];
   remoteAudioEnded: [peerId: string];
@@ -426,7 +429,9 @@ export class Call extends Emitter<CallEvents> {
     onRoom('peerMuted', ({ peerId, muted }) => {
       const peer = this.#peers.get(peerId);
       if (!peer) return;
+      const changed = peer.muted !== muted;
       peer.muted = muted;
+      if (changed) this.emit('peerMuted', peer);
       this.emit('roster');
     });
     onRoom('newConsumer', (info) => {
@@ -512,9 +517,10 @@ export class Call extends Emitter<CallEvents> {
     this.join().catch((error: unknown) => {
       if (this.state.kind !== 'reconnecting') return;
       if (error instanceof RequestError && error.code === 'DISCONNECTED') return; // next 'connect'
+      console.error('Rejoining failed', error);
       this.#dropMedia();
       this.#stop();
-      this.#setState({ kind: 'failed', message: describeError(error) });
+      this.#setState({ kind: 'failed', message: errorMessage(error) });
     });
   }
 
@@ -573,8 +579,10 @@ export class Call extends Emitter<CallEvents> {
     this.emit('state', state);
   }
 
+  /** `what` is for people; the error itself goes to the console. */
   #problem(what: string, error: unknown): void {
-    this.emit('problem', `${what}: ${describeError(error)}`);
+    console.error(what, error);
+    this.emit('problem', `${what}.`);
   }
 }
 
@@ -586,8 +594,4 @@ function transportOptions(info: TransportInfo) {
     iceCandidates: info.iceCandidates as Options['iceCandidates'],
     dtlsParameters: info.dtlsParameters as Options['dtlsParameters'],
   };
-}
-
-export function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

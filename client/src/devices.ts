@@ -10,10 +10,6 @@ export async function listDevices(): Promise<{ mics: DeviceChoice[]; speakers: D
   return { mics: pick('audioinput', 'Microphone'), speakers: pick('audiooutput', 'Speaker') };
 }
 
-/** Output choice needs HTMLMediaElement.setSinkId (not in every browser, e.g. older Safari). */
-export const canPickSpeaker =
-  typeof HTMLMediaElement !== 'undefined' && 'setSinkId' in HTMLMediaElement.prototype;
-
 export function micConstraints(deviceId: string | undefined): MediaStreamConstraints {
   return {
     audio: {

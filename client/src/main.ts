@@ -1,21 +1,29 @@
 import './styles.css';
+import { browserProblem } from './browserSupport.ts';
 import { Connection } from './connection.ts';
 import { replaceChildren } from './dom.ts';
 import { decodeRoomSegment, isValidRoomId } from './roomId.ts';
 import { Sounds } from './sounds.ts';
 import { badRoomView, homeView } from './ui/homeView.ts';
 import { RoomPage } from './ui/roomPage.ts';
+import { unsupportedView } from './ui/unsupportedView.ts';
 
 /** Routes: `/` start page, `/r/<room id>` a room. The server serves this page for both. */
 function main(app: HTMLElement): void {
   const match = /^\/r\/([^/]*)\/?$/.exec(location.pathname);
-  if (!match) {
-    replaceChildren(app, homeView());
+  const roomId = match ? decodeRoomSegment(match[1] ?? '') : undefined;
+  if (roomId !== undefined && !isValidRoomId(roomId)) {
+    replaceChildren(app, badRoomView());
     return;
   }
-  const roomId = decodeRoomSegment(match[1] ?? '');
-  if (!isValidRoomId(roomId)) {
-    replaceChildren(app, badRoomView());
+  // Said before anything else: no room can work here, and Join would only fail later.
+  const problem = browserProblem();
+  if (problem) {
+    replaceChildren(app, unsupportedView(problem));
+    return;
+  }
+  if (roomId === undefined) {
+    replaceChildren(app, homeView());
     return;
   }
   document.title = `Room ${roomId} · GhostTalk`;

@@ -16,7 +16,7 @@ export type GhostSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 /** Every failed request: a server ack error, or no answer / no connection. */
 export class RequestError extends Error {
   override name = 'RequestError';
-  readonly code: ErrorCode | 'TIMEOUT' | 'DISCONNECTED';
+  readonly code: ErrorCode | 'TIMEOUT' | 'DISCONNECTED' | 'REFUSED';
 
   constructor(code: RequestError['code'], message: string) {
     super(message);
@@ -25,6 +25,20 @@ export class RequestError extends Error {
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * A connection the server's connection policy refused (src/signaling/connectionPolicy.ts
+ * names the reason in the error's message), as a code the page can explain.
+ */
+function refusal(error: Error): RequestError {
+  const code =
+    error.message === 'banned'
+      ? 'FORBIDDEN'
+      : error.message.startsWith('too many')
+        ? 'RATE_LIMITED'
+        : 'REFUSED';
+  return new RequestError(code, `The server refused the connection: ${error.message}`);
+}
 
 // socket.io's typings cannot follow a generic event name through `emit`; this is the same call.
 type LooseEmitter = {
@@ -78,12 +92,7 @@ export class Signaling {
       };
       const onConnect = () => settle();
       // Not active after the error: the server refused the connection, and says why.
-      const onError = (error: Error) =>
-        settle(
-          socket.active
-            ? unreachable()
-            : new Error(`The server refused the connection: ${error.message}`),
-        );
+      const onError = (error: Error) => settle(socket.active ? unreachable() : refusal(error));
       socket.on('connect', onConnect);
       socket.on('connect_error', onError);
     });

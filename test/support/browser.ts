@@ -69,12 +69,15 @@ export async function launchPerson(options: {
   name: string;
   toneHz: number;
   fakeMicWav: string;
+  /** Another launcher, e.g. one that runs Chromium inside a test host's namespace. */
+  executablePath?: string;
+  extraArgs?: string[];
 }): Promise<Person> {
   const profile = await mkdtemp(join(tmpdir(), 'ghosttalk-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM_PATH,
+    executablePath: options.executablePath ?? CHROMIUM_PATH,
     headless: true,
-    args: chromiumFlags(options.fakeMicWav),
+    args: [...chromiumFlags(options.fakeMicWav), ...(options.extraArgs ?? [])],
     viewport: { width: 1280, height: 800 },
     permissions: ['clipboard-read', 'clipboard-write'],
     timeout: 60_000,
@@ -152,7 +155,7 @@ type ProbeGlobals = {
  * Init script: records the Join click and the first received audio RTP packet (any
  * RTCPeerConnection's inbound-rtp audio packetsReceived > 0), polled every 20 ms.
  */
-function installJoinProbe(): void {
+export function installJoinProbe(): void {
   const g = globalThis as unknown as ProbeGlobals;
   const Native = g.RTCPeerConnection;
   const connections: PeerConnection[] = [];

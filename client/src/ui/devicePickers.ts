@@ -1,5 +1,7 @@
-import { canPickSpeaker, type DeviceChoice, listDevices } from '../devices.ts';
+import { canPickSpeaker } from '../browserSupport.ts';
+import { type DeviceChoice, listDevices } from '../devices.ts';
 import { h } from '../dom.ts';
+import { deviceErrorMessage } from '../messages.ts';
 
 export type DevicePickerOptions = {
   currentMic(): string | undefined;
@@ -56,7 +58,8 @@ export class DevicePickers {
     try {
       await change(deviceId);
     } catch (error) {
-      this.#error.textContent = `Could not switch: ${error instanceof Error ? error.message : String(error)}`;
+      console.error('Switching devices failed', error);
+      this.#error.textContent = deviceErrorMessage(error);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { canSetVolume } from '../browserSupport.ts';
 import type { Participant } from '../call.ts';
 import { h } from '../dom.ts';
 
@@ -6,6 +7,8 @@ type Row = {
   name: HTMLElement;
   avatar: HTMLElement;
   badge: HTMLElement;
+  /** "speaking" / "muted" in words for screen readers (the ring and badge are drawn). */
+  state: HTMLElement;
 };
 
 export type ParticipantListOptions = {
@@ -35,10 +38,13 @@ export class ParticipantList {
     for (const [index, participant] of participants.entries()) {
       const row = this.#rows.get(participant.id) ?? this.#createRow(participant);
       row.name.textContent = participant.nickname;
+      // Two lines may cut a long name short: the tooltip shows all of it.
+      row.name.title = participant.nickname;
       row.avatar.textContent = initial(participant.nickname);
       row.badge.hidden = !participant.muted;
       row.element.dataset.muted = String(participant.muted);
       row.element.dataset.speaking = String(this.#speaking.has(participant.id));
+      row.state.textContent = stateText(row);
       // Keep the order given (you first) without moving rows that are already in place.
       if (this.element.children[index] !== row.element) {
         this.element.insertBefore(row.element, this.element.children[index] ?? null);
@@ -48,28 +54,35 @@ export class ParticipantList {
 
   setSpeaking(speaking: ReadonlySet<string>): void {
     this.#speaking = speaking;
-    for (const [id, row] of this.#rows) row.element.dataset.speaking = String(speaking.has(id));
+    for (const [id, row] of this.#rows) {
+      row.element.dataset.speaking = String(speaking.has(id));
+      row.state.textContent = stateText(row);
+    }
   }
 
   #createRow(participant: Participant): Row {
     const name = h('span', { class: 'name' });
     const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
-    const badge = h('span', { class: 'badge muted-badge' }, 'muted');
+    const badge = h('span', { class: 'badge muted-badge', 'aria-hidden': 'true' }, 'muted');
+    const state = h('span', { class: 'visually-hidden' });
+    const whoId = `who-${participant.id}`;
     const element = h(
       'li',
-      { class: 'participant', 'data-peer-id': participant.id },
+      { class: 'participant', 'data-peer-id': participant.id, 'aria-labelledby': whoId },
       avatar,
       h(
         'span',
-        { class: 'who' },
+        { class: 'who', id: whoId },
         name,
         participant.self ? h('span', { class: 'you' }, ' (you)') : null,
+        state,
         ' ',
         badge,
       ),
     );
-    if (!participant.self) element.append(this.#volumeSlider(participant));
-    const row = { element, name, avatar, badge };
+    // Where the browser ignores `volume` (iOS), a slider would move and change nothing.
+    if (!participant.self && canSetVolume) element.append(this.#volumeSlider(participant));
+    const row = { element, name, avatar, badge, state };
     this.#rows.set(participant.id, row);
     return row;
   }
@@ -91,6 +104,12 @@ export class ParticipantList {
       output,
     );
   }
+}
+
+/** The row's name reads "Ada, speaking" or "Bo, muted". */
+function stateText(row: Row): string {
+  const { speaking, muted } = row.element.dataset;
+  return `${speaking === 'true' ? ', speaking' : ''}${muted === 'true' ? ', muted' : ''}`;
 }
 
 function initial(nickname: string): string {

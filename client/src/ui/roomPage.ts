@@ -7,6 +7,7 @@ import { loadPref, savePref } from '../prefs.ts';
 import type { Sounds } from '../sounds.ts';
 import { type JoinView, joinView } from './joinView.ts';
 import { leftView } from './leftView.ts';
+import { RemoteAudio } from './remoteAudio.ts';
 import { RoomView } from './roomView.ts';
 
 /** `/r/<id>`: join form → room → "you left" (→ rejoin), one view at a time. */
@@ -15,6 +16,8 @@ export class RoomPage {
   readonly #roomId: string;
   readonly #connection: Connection;
   readonly #sounds: Sounds;
+  /** Lives across calls: the elements a gesture unlocked stay unlocked (iOS). */
+  readonly #audio = new RemoteAudio();
   #join: JoinView | undefined;
   #room: RoomView | undefined;
   #call: Call | undefined;
@@ -57,8 +60,9 @@ export class RoomPage {
     const form = this.#join;
     form?.setBusy(true);
     savePref('nickname', nickname);
-    // Inside the click: unlocks audio output on mobile browsers.
+    // Inside the click: unlocks audio output on mobile browsers (iOS Safari above all).
     this.#sounds.unlock();
+    this.#audio.unlock();
     let call: Call | undefined;
     try {
       // The server closes a socket left outside a room (the nickname may take a while).
@@ -83,6 +87,7 @@ export class RoomPage {
       await call.join(clickedAt);
       if (call.state.kind === 'joined') this.#sounds.joined();
     } catch (error) {
+      console.error('Joining failed', error);
       call?.abandon();
       this.#leaveRoomView();
       if (!form) return this.#showLeft('Could not join', joinErrorMessage(error), nickname);
@@ -95,7 +100,12 @@ export class RoomPage {
   /** The room view subscribes before joining so no early event (or audio track) is missed. */
   #enterRoom(call: Call): void {
     this.#call = call;
-    this.#room = new RoomView({ call, sounds: this.#sounds, onHangUp: () => void call.leave() });
+    this.#room = new RoomView({
+      call,
+      audio: this.#audio,
+      sounds: this.#sounds,
+      onHangUp: () => void call.leave(),
+    });
     call.on('state', (state) => this.#onState(call, state));
   }
 
@@ -132,6 +142,15 @@ export class RoomPage {
   }
 
   #show(element: HTMLElement): void {
+    if (this.#app.firstElementChild === element) return;
+    const first = this.#app.firstElementChild === null;
     replaceChildren(this.#app, element);
+    // After the first view, the control just used is gone with the old one: keyboard and
+    // screen reader users continue from the new view's title, not from the top.
+    const title = element.querySelector('h1');
+    if (!first && title) {
+      title.tabIndex = -1;
+      title.focus();
+    }
   }
 }

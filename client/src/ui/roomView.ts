@@ -5,15 +5,18 @@ import { loadPref, savePref } from '../prefs.ts';
 import { installShortcuts } from '../shortcuts.ts';
 import type { Sounds } from '../sounds.ts';
 import { NetworkStatsSampler } from '../stats.ts';
+import { Announcer } from './announcer.ts';
 import { DevicePickers } from './devicePickers.ts';
 import { icon } from './icons.ts';
 import { inviteButton } from './inviteButton.ts';
 import { ParticipantList } from './participantList.ts';
-import { RemoteAudio } from './remoteAudio.ts';
+import type { RemoteAudio } from './remoteAudio.ts';
 import { StatsPanel } from './statsPanel.ts';
 
 export type RoomViewOptions = {
   call: Call;
+  /** Owned by the page: its elements were unlocked by the Join click. */
+  audio: RemoteAudio;
   sounds: Sounds;
   onHangUp(): void;
 };
@@ -24,17 +27,26 @@ const STATS_INTERVAL_MS = 1000;
 export class RoomView {
   readonly element: HTMLElement;
   readonly #call: Call;
-  readonly #audio = new RemoteAudio();
+  readonly #audio: RemoteAudio;
+  readonly #sounds: Sounds;
   readonly #list: ParticipantList;
   readonly #stats = new StatsPanel();
   readonly #sampler = new NetworkStatsSampler();
   readonly #devices: DevicePickers;
   readonly #banner = h('div', { class: 'banner', role: 'status', 'aria-live': 'polite' });
+  /** Apart from the banner, so that other news does not wipe the way to turn sound on. */
+  readonly #soundPrompt = h('div', { class: 'banner', 'data-kind': 'warning', role: 'status' });
+  readonly #announcer = new Announcer();
+  /** Your own mute state as last announced. */
+  #announcedMuted: boolean;
   readonly #mute: HTMLButtonElement;
   readonly #cleanup: (() => void)[] = [];
 
-  constructor({ call, sounds, onHangUp }: RoomViewOptions) {
+  constructor({ call, audio, sounds, onHangUp }: RoomViewOptions) {
     this.#call = call;
+    this.#audio = audio;
+    this.#sounds = sounds;
+    this.#announcedMuted = call.muted;
     this.#list = new ParticipantList({
       volume: (id) => this.#audio.volume(id),
       onVolume: (id, v) => this.#audio.setVolume(id, v),
@@ -89,6 +101,7 @@ export class RoomView {
         inviteButton(location.href),
       ),
       this.#banner,
+      this.#soundPrompt,
       h(
         'div',
         { class: 'room-body' },
@@ -103,6 +116,7 @@ export class RoomView {
         h('div', { class: 'side' }, this.#stats.element, this.#devices.element),
       ),
       this.#audio.container,
+      this.#announcer.element,
     );
 
     this.#audio.onBlocked = () => this.#showSoundButton();
@@ -111,8 +125,17 @@ export class RoomView {
       call.on('speaking', (ids) => this.#list.setSpeaking(ids)),
       call.on('remoteAudio', (peerId, track) => this.#audio.attach(peerId, track)),
       call.on('remoteAudioEnded', (peerId) => this.#audio.detach(peerId)),
-      call.on('peerJoined', () => sounds.joined()),
-      call.on('peerLeft', () => sounds.left()),
+      call.on('peerJoined', (peer) => {
+        sounds.joined();
+        this.#announcer.say(`${peer.nickname} joined`);
+      }),
+      call.on('peerLeft', (peer) => {
+        sounds.left();
+        this.#announcer.say(`${peer.nickname} left`);
+      }),
+      call.on('peerMuted', (peer) =>
+        this.#announcer.say(`${peer.nickname} ${peer.muted ? 'muted' : 'unmuted'}`),
+      ),
       call.on('state', (state) => this.#showState(state)),
       call.on('problem', (message) => this.#flash(message)),
       call.on('joined', (metrics) => this.#stats.showJoin(metrics)),
@@ -136,6 +159,11 @@ export class RoomView {
     const muted = this.#call.muted;
     this.#mute.setAttribute('aria-pressed', String(muted));
     this.#mute.querySelector('svg')?.replaceWith(icon(muted ? 'micOff' : 'mic'));
+    // M and Space change it without moving focus: this is how a screen reader hears of it.
+    if (muted !== this.#announcedMuted) {
+      this.#announcedMuted = muted;
+      this.#announcer.say(muted ? 'You are muted' : 'Your microphone is on');
+    }
   }
 
   #showState(state: CallState): void {
@@ -160,15 +188,20 @@ export class RoomView {
     }, 8000);
   }
 
+  /** The browser refused to play without a gesture (iOS, strict autoplay settings). */
   #showSoundButton(): void {
-    if (this.#banner.querySelector('.enable-sound')) return;
-    const button = h('button', { type: 'button', class: 'enable-sound primary' }, 'Turn on sound');
+    if (this.#soundPrompt.hasChildNodes()) return;
+    const button = h('button', { type: 'button', class: 'enable-sound primary' }, 'Tap to hear');
     button.addEventListener('click', () => {
-      this.#audio.playAll();
-      button.remove();
+      this.#soundPrompt.replaceChildren();
+      // A click is a gesture: what it starts may play (and what still cannot asks again).
+      this.#audio.unlock();
+      this.#sounds.unlock();
     });
-    this.#banner.dataset.kind = 'warning';
-    this.#banner.replaceChildren('Your browser paused the audio. ', button);
+    this.#soundPrompt.replaceChildren(
+      'Your browser holds the others’ voices back until you tap. ',
+      button,
+    );
   }
 
   async #sampleStats(): Promise<void> {
