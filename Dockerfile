@@ -23,6 +23,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/src ./src
 COPY --from=build /app/config ./config
+COPY --from=build /app/scripts/healthcheck.ts ./scripts/
 ENV NODE_ENV=production \
     DATA_DIR=/data \
     PORT=8080 \
@@ -33,5 +34,5 @@ VOLUME /data
 # Worker i (one per core by default, RTC_WORKERS at most 256) takes RTC_UDP_PORT + i.
 EXPOSE 8080/tcp 50000-50255/udp 50000-50255/tcp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/healthz`).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "scripts/healthcheck.ts"]
 ENTRYPOINT ["node", "src/main.ts"]

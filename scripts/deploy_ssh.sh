@@ -45,11 +45,10 @@ log "building and starting"
 remote "cd '$remote_dir' && docker compose up -d --build --remove-orphans"
 
 log "waiting for /healthz"
-port="$(remote "cd '$remote_dir' && sed -n 's/^PORT=\([0-9]*\).*/\1/p' ghosttalk.env | tail -n1")"
-port="${port:-8080}"
+# The image's own health probe: it knows PORT and whether TLS is on, wherever they are set.
 for _ in $(seq 1 30); do
-  if remote "curl -fsS http://127.0.0.1:$port/healthz >/dev/null 2>&1 || wget -qO- http://127.0.0.1:$port/healthz >/dev/null 2>&1"; then
-    log "GhostTalk $revision is up on $target:$port"
+  if remote "cd '$remote_dir' && docker compose exec -T ghosttalk node scripts/healthcheck.ts"; then
+    log "GhostTalk $revision is up on $target"
     exit 0
   fi
   sleep 2

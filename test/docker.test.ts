@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { settings } from '../src/config/settings.ts';
 import { compileTrust } from '../src/http/clientIp.ts';
+import { selfSignedCertificate } from './support/certificates.ts';
 import { freePort } from './support/ports.ts';
 import { startTestServer } from './support/testServer.ts';
 
@@ -174,10 +175,10 @@ describe('deployment files agree with the config module', () => {
     const [command, ...args] = healthcheck;
     assert.equal(command, 'node');
     // Asynchronous: the server under test answers from this very process.
-    const probe = (port: number) =>
+    const probe = (port: number, env: Record<string, string> = {}) =>
       new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
-          env: { ...process.env, PORT: String(port) },
+          env: { ...process.env, TLS_CERT: '', ...env, PORT: String(port) },
           stdio: 'ignore',
           timeout: 10_000,
         });
@@ -190,6 +191,18 @@ describe('deployment files agree with the config module', () => {
       await ts.stop();
     }
     assert.notEqual(await probe(await freePort()), 0, 'nothing listening: unhealthy');
+    // With built-in HTTPS the probe speaks TLS (to a certificate naming another host).
+    const dir = mkdtempSync(join(tmpdir(), 'ghosttalk-health-'));
+    const tls = selfSignedCertificate(dir, '192.0.2.1');
+    const secure = await startTestServer(tls);
+    try {
+      const port = Number(new URL(secure.url).port);
+      assert.equal(await probe(port, tls), 0, 'healthy over HTTPS');
+      assert.notEqual(await probe(port), 0, 'plain HTTP to an HTTPS port fails');
+    } finally {
+      await secure.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('docker-compose.yml: Caddy, GhostTalk and coturn on the host network, known settings only', () => {

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { selfSignedCertificate as testCertificate } from './certificates.ts';
 import type { TestHost } from './netns.ts';
 import { waitFor } from './wait.ts';
 
@@ -15,20 +15,6 @@ export type ChildServer = {
   logLines(): Record<string, unknown>[];
   stop(): Promise<void>;
 };
-
-/** A self-signed certificate for `address`, made by openssl into `dir`. */
-function testCertificate(dir: string, address: string): { TLS_CERT: string; TLS_KEY: string } {
-  const cert = join(dir, 'tls-cert.pem');
-  const key = join(dir, 'tls-key.pem');
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${address}`,
-      '-addext', `subjectAltName=IP:${address}`],
-    { stdio: 'pipe', timeout: 10_000 },
-  ); // biome-ignore format: one openssl command line
-  return { TLS_CERT: cert, TLS_KEY: key };
-}
 
 /**
  * `node src/main.ts` inside `host`, bound to its veth address (web port 8080 and
