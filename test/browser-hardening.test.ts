@@ -165,9 +165,10 @@ describe('browser app: bad links, bad nicknames, idle sockets, a refused microph
     const reason = 'Your microphone sent far more than speech needs.';
     socket.emit('producerClosed', { reason });
 
-    await bo.page.locator('.banner').getByText(reason).waitFor();
+    const banner = bo.page.locator('.banner', { hasText: reason });
+    await banner.waitFor();
     assert.match(
-      (await bo.page.locator('.banner').textContent()) ?? '',
+      (await banner.textContent()) ?? '',
       /turned off your microphone/,
     );
     await waitFor('Ada to stop hearing Bo', async () => {
