@@ -167,10 +167,7 @@ describe('browser app: bad links, bad nicknames, idle sockets, a refused microph
 
     const banner = bo.page.locator('.banner', { hasText: reason });
     await banner.waitFor();
-    assert.match(
-      (await banner.textContent()) ?? '',
-      /turned off your microphone/,
-    );
+    assert.match((await banner.textContent()) ?? '', /turned off your microphone/);
     await waitFor('Ada to stop hearing Bo', async () => {
       const spectra = await remoteSpectra(ada.page, TONES);
       return heardLevel(spectra, boId, bo.toneHz) === undefined;

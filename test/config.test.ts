@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, HelpRequested, loadConfig } from '../src/config/loadConfig.ts';
 import { DEFAULT_ADMIN_KEY, settings } from '../src/config/settings.ts';
+import { exited, startMain } from './support/mainProcess.ts';
 import { freePort } from './support/ports.ts';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'ghosttalk-config-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -156,11 +154,6 @@ describe('loadConfig', () => {
 });
 
 /** The parent's environment without any GhostTalk setting, plus `env`. */
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const clean = { ...process.env };
-  for (const { env: name } of Object.values(settings)) delete clean[name];
-  return { ...clean, ...env };
-}
 
 async function validEnv(dataDir: string): Promise<Record<string, string>> {
   return {
@@ -173,43 +166,8 @@ async function validEnv(dataDir: string): Promise<Record<string, string>> {
   };
 }
 
-function start(env: Record<string, string>): {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-} {
-  const child = spawn(process.execPath, ['src/main.ts'], {
-    cwd: repoRoot,
-    env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => {
-    stdout += c;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
-  });
-  return { child, out: () => stdout, err: () => stderr };
-}
-
-function exited(child: ChildProcess, timeoutMs = 15_000): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('did not exit'));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
-}
-
 async function run(env: Record<string, string>) {
-  const { child, out, err } = start(env);
+  const { child, out, err } = startMain(env);
   const code = await exited(child);
   return { code, stdout: out(), stderr: err() };
 }
@@ -255,7 +213,7 @@ describe('node src/main.ts with the default admin key outside production', {
   test('prints a generated key once on the console; it works; server.log never has it', async () => {
     const dir = mkdtempSync(join(scratch, 'generated-'));
     const env = await validEnv(dir);
-    const { child, out, err } = start(env);
+    const { child, out, err } = startMain(env);
     try {
       const deadline = Date.now() + 20_000;
       while (!/Admin console: \S+/.test(out())) {

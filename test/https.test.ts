@@ -5,7 +5,7 @@
  * certbot does it (symlinks in live/ replaced by rename) and in place plus SIGHUP.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import {
   mkdirSync,
@@ -22,16 +22,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
-import { settings } from '../src/config/settings.ts';
 import { hostFromHeader, redirectLocation } from '../src/http/httpsRedirect.ts';
+import { exited, type MainProcess, startMain } from './support/mainProcess.ts';
 import { freePort } from './support/ports.ts';
 import type { ClientSocket } from './support/signalingClient.ts';
 import { startTestServer } from './support/testServer.ts';
 import { waitFor } from './support/wait.ts';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'ghosttalk-https-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -113,44 +111,6 @@ function httpGet(port: number, path: string, host: string | undefined, method = 
 const servedSerial = async (port: number) => (await httpsGet(port, '/healthz')).serial;
 
 /** The parent's environment without any GhostTalk setting, plus `env`. */
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const clean = { ...process.env };
-  for (const { env: name } of Object.values(settings)) delete clean[name];
-  return { ...clean, ...env };
-}
-
-type Child = { child: ChildProcess; out: () => string; err: () => string };
-
-function start(env: Record<string, string>): Child {
-  const child = spawn(process.execPath, ['src/main.ts'], {
-    cwd: repoRoot,
-    env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => {
-    stdout += c;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
-  });
-  return { child, out: () => stdout, err: () => stderr };
-}
-
-function exited(child: ChildProcess, timeoutMs = 15_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('did not exit'));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
-}
 
 async function baseEnv(dataDir: string): Promise<Record<string, string>> {
   return {
@@ -214,7 +174,7 @@ describe('HTTPS from TLS_CERT / TLS_KEY (node src/main.ts)', { timeout: 120_000 
   const turnSecret = 'turn-secret-Zq8wX4vB2nK7';
   let port: number;
   let redirectPort: number;
-  let server: Child;
+  let server: MainProcess;
   let socket: ClientSocket | undefined;
   let current: Issued;
 
@@ -256,7 +216,7 @@ describe('HTTPS from TLS_CERT / TLS_KEY (node src/main.ts)', { timeout: 120_000 
     };
     port = Number(env.PORT);
     redirectPort = Number(env.HTTP_REDIRECT_PORT);
-    server = start(env);
+    server = startMain(env);
     await waitFor(
       'the server to start',
       () => {
@@ -418,7 +378,7 @@ describe('unusable TLS files stop the start, exit code 2, naming the file', {
 
   async function refused(tls: Record<string, string>, pattern: RegExp): Promise<void> {
     const data = mkdtempSync(join(dir, 'data-'));
-    const { child, out, err } = start({ ...(await baseEnv(data)), ...tls });
+    const { child, out, err } = startMain({ ...(await baseEnv(data)), ...tls });
     assert.equal(await exited(child), 2, err());
     assert.match(err(), pattern);
     assert.doesNotMatch(out(), /GhostTalk is running/);
