@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { GhostTalkSocket } from '../src/signaling/ioTypes.ts';
 import {
+  closePeople,
   ensureClientBuilt,
   heardLevel,
   launchPeople,
@@ -78,12 +79,7 @@ describe('browser app: bad links, bad nicknames, idle sockets, a refused microph
 
   after(
     async () => {
-      for (const p of people) {
-        if (p.consoleErrors.length) {
-          console.log(`# ${p.name}'s console errors: ${p.consoleErrors.slice(-5).join(' | ')}`);
-        }
-      }
-      await Promise.allSettled(people.map((p) => p.close()));
+      await closePeople(people);
       await ts?.stop().catch(() => undefined);
     },
     { timeout: 60_000 },

@@ -15,6 +15,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import {
   CHROMIUM_PATH,
   chromiumFlags,
+  closePeople,
   ensureClientBuilt,
   heardLevel,
   launchPeople,
@@ -119,12 +120,7 @@ describe('browser support: pages that cannot work say why, Safari/iOS limits', {
 
   after(
     async () => {
-      for (const p of people) {
-        if (p.consoleErrors.length) {
-          console.log(`# ${p.name}'s console errors: ${p.consoleErrors.slice(-5).join(' | ')}`);
-        }
-      }
-      await Promise.allSettled(people.map((p) => p.close()));
+      await closePeople(people);
       await browser?.close().catch(() => undefined);
       await ts?.stop().catch(() => undefined);
       if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);

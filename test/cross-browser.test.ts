@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page as FirefoxPage } from 'puppeteer-core';
 import {
   CHROMIUM_PATH,
+  closePeople,
   describeSpectra,
   type ElementSpectrum,
   ensureClientBuilt,
@@ -264,12 +265,7 @@ describe('Firefox and Chromium in one room across test hosts', { skip, timeout: 
 
   after(
     async () => {
-      for (const p of [chromium, firefox]) {
-        if (p?.consoleErrors.length) {
-          console.log(`# ${p.name}'s console errors: ${p.consoleErrors.slice(-5).join(' | ')}`);
-        }
-      }
-      await Promise.allSettled([chromium?.close(), firefox?.close()]);
+      await closePeople([chromium, firefox].filter((p) => p !== undefined));
       await server?.stop().catch(() => undefined);
       network?.close();
       if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);

@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import {
+  closePeople,
   ensureClientBuilt,
   launchPeople,
   type MediaWatch,
@@ -186,12 +187,7 @@ describe('browser resilience: worker crash and blocked media', { timeout: 150_00
           console.error(`# could not remove iptables rules tagged ${RULE_TAG}:`, error);
         }
       }
-      for (const p of people) {
-        if (p.consoleErrors.length) {
-          console.log(`# ${p.name}'s console errors: ${p.consoleErrors.slice(-5).join(' | ')}`);
-        }
-      }
-      await Promise.allSettled(people.map((p) => p.close()));
+      await closePeople(people);
       await ts?.stop().catch(() => undefined);
     },
     { timeout: 60_000 },

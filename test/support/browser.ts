@@ -537,3 +537,15 @@ export async function waitUntilHears(
 }
 
 export { waitFor };
+
+/** Closes everyone's browser, first printing each one's last console errors (for a failed run). */
+export async function closePeople(
+  people: ReadonlyArray<{ name: string; consoleErrors: string[]; close(): Promise<unknown> }>,
+): Promise<void> {
+  for (const p of people) {
+    if (p.consoleErrors.length) {
+      console.log(`# ${p.name}'s console errors: ${p.consoleErrors.slice(-5).join(' | ')}`);
+    }
+  }
+  await Promise.allSettled(people.map((p) => p.close()));
+}
