@@ -1,10 +1,19 @@
 /**
  * The layering of the server, checked by `npm test` (npm run lint:deps). Lower layers
  * never import higher ones, so there are no cycles between folders:
- *   protocol, net  <  config, logging  <  media  <  stats  <  signaling  <  admin  <  http
+ *   protocol, net  <  config, logging  <  media  <  stats  <  cluster  <  signaling  <  admin  <  http
  * and the browser app (client/) uses nothing of the server but src/protocol.
  */
-const layers = ['protocol|net', 'config|logging', 'media', 'stats', 'signaling', 'admin', 'http'];
+const layers = [
+  'protocol|net',
+  'config|logging',
+  'media',
+  'stats',
+  'cluster',
+  'signaling',
+  'admin',
+  'http',
+];
 
 const higher = (index) =>
   `^src/(${layers

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up GhostTalk on a Debian/Ubuntu host, with or without internet:
 #   bash scripts/setup.sh           server: system packages, npm packages, mediasoup worker, client build
-#   bash scripts/setup.sh --test    the same plus what the tests need (Chromium, Firefox ESR, coturn, Caddy, sox)
+#   bash scripts/setup.sh --test    the same plus what the tests need (Chromium, Firefox ESR, coturn, Caddy, Redis, sox)
 #
 # GHOSTTALK_WORKER selects how the mediasoup worker is obtained:
 #   system   (default) build it from the npm package's own C++ sources against the
@@ -30,7 +30,7 @@ if [[ "$worker_mode" == system ]]; then
     libabsl-dev flatbuffers-compiler libflatbuffers-dev)
 fi
 if ((with_test_tools)); then
-  packages+=(chromium firefox-esr coturn openssl sox procps iptables caddy)
+  packages+=(chromium firefox-esr coturn openssl sox procps iptables caddy redis-server)
 fi
 
 missing=()
@@ -46,6 +46,10 @@ if ((${#missing[@]})); then
   # The tests run caddy themselves; the package's own service would sit on :80 and :2019.
   if [[ " ${missing[*]} " == *" caddy "* ]] && command -v systemctl >/dev/null; then
     "${sudo_cmd[@]}" systemctl disable --now caddy.service 2>/dev/null || true
+  fi
+  # Likewise redis-server: the tests start their own; the package's would hold :6379.
+  if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null; then
+    "${sudo_cmd[@]}" systemctl disable --now redis-server.service 2>/dev/null || true
   fi
 fi
 

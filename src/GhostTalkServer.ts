@@ -4,12 +4,15 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createAdapter } from '@socket.io/redis-adapter';
 import * as mediasoup from 'mediasoup';
 import { Server as SocketIoServer } from 'socket.io';
 import { AdminAuth } from './admin/AdminAuth.ts';
 import { AdminService } from './admin/AdminService.ts';
 import { setUpAdminNamespace } from './admin/adminNamespace.ts';
 import { BanList } from './admin/BanList.ts';
+import { ClusterNode } from './cluster/ClusterNode.ts';
+import { connectRedis, type RedisClients } from './cluster/redisClients.ts';
 import type { GhostTalkServerOptions } from './GhostTalkServerTypes.ts';
 import { compileTrust, resolveClientIp } from './http/clientIp.ts';
 import { createHttpApp } from './http/createHttpApp.ts';
@@ -21,7 +24,9 @@ import { LogTail } from './logging/LogTail.ts';
 import { mediaCodecs } from './media/mediaCodecs.ts';
 import { RoomRegistry } from './media/RoomRegistry.ts';
 import { WorkerPool } from './media/WorkerPool.ts';
-import { ClientSession } from './signaling/ClientSession.ts';
+import { bindSocket } from './signaling/bindSocket.ts';
+import { socketLink } from './signaling/ClientLink.ts';
+import { ClientSession, type ClientSessionOptions } from './signaling/ClientSession.ts';
 import { applyConnectionPolicy, originPolicy } from './signaling/connectionPolicy.ts';
 import { iceServerProvider, resolveRelayAddresses } from './signaling/iceServers.ts';
 import type { MainIoServer } from './signaling/ioTypes.ts';
@@ -44,10 +49,14 @@ export class GhostTalkServer {
   readonly rooms: RoomRegistry;
   readonly bans: BanList;
   readonly admin: AdminService;
+  /** With REDIS_URL: this node's part in the cluster. */
+  readonly cluster: ClusterNode | undefined;
+  readonly #sessions: Set<ClientSession>;
   readonly #certificate: TlsCertificate | undefined;
   readonly #logger: Logger;
   readonly #cleanups: (() => void)[];
   #closed = false;
+  #draining: Promise<void> | undefined;
 
   /**
    * Loads the ban list and the TLS files first: a BanFileError (corrupt or unreadable
@@ -62,6 +71,9 @@ export class GhostTalkServer {
         ? TlsCertificate.load({ certPath: config.tlsCert, keyPath: config.tlsKey }, logger)
         : undefined;
     const trust = compileTrust(config.trustedProxies);
+    // A RedisConfigError (bad URL, refused password) also rejects before anything starts.
+    const redis: RedisClients | undefined =
+      config.redisUrl !== undefined ? await connectRedis(config.redisUrl) : undefined;
     const workers = await WorkerPool.create({
       count: config.rtcWorkers,
       basePort: config.rtcUdpPort,
@@ -70,6 +82,7 @@ export class GhostTalkServer {
       logger,
     });
     const cleanups: (() => void)[] = [];
+    let cluster: ClusterNode | undefined;
     try {
       if (certificate) {
         certificate.watch();
@@ -82,6 +95,9 @@ export class GhostTalkServer {
         maxHttpBufferSize: 64 * 1024,
         allowRequest: originPolicy(config.allowedOrigins, logger),
       });
+      // Admin broadcasts and lookups reach every node; a client's own events never
+      // need it (they are emitted on its socket, or relayed).
+      if (redis) io.adapter(createAdapter(redis.adapterPublisher, redis.adapterSubscriber));
       const resolveIp = (socket: { request: IncomingMessage }) =>
         resolveClientIp(socket.request, trust);
       const limits = new SignalingLimits({
@@ -115,10 +131,27 @@ export class GhostTalkServer {
         },
         logger,
       });
-      const logTail = new LogTail(logger, 100);
-      cleanups.push(() => logTail.close());
       const stats = new ServerStats({ rooms, workers });
       cleanups.push(() => stats.close());
+      if (redis) {
+        cluster = await ClusterNode.create({
+          redis,
+          nodeId: config.nodeId,
+          leaseMs: config.clusterLeaseMs,
+          mediaAddress: config.rtcAnnouncedAddress,
+          rooms,
+          load: () => ({
+            rooms: rooms.size,
+            peers: rooms.peerCount,
+            maxRooms: config.maxRooms,
+            maxPeers: config.maxPeers,
+            workerCpuPercent: stats.latest()?.workerCpuPercent ?? null,
+          }),
+          logger,
+        });
+      }
+      const logTail = new LogTail(logger, 100);
+      cleanups.push(() => logTail.close());
       const admin = new AdminService({ io, rooms, workers, bans, stats, logTail, logger });
       const auth = new AdminAuth({ key: config.adminKey, ipv6Prefix: config.ipv6RateLimitPrefix });
       cleanups.push(
@@ -143,6 +176,7 @@ export class GhostTalkServer {
       const app = createHttpApp({
         clientDir: options.clientDir ?? defaultClientDir,
         isHealthy: () => workers.healthy,
+        draining: () => cluster?.draining ?? false,
         degradedReasons: () =>
           [logFile?.problem, certificate?.problem].filter((p): p is string => p !== undefined),
         trust,
@@ -172,17 +206,23 @@ export class GhostTalkServer {
       });
       const sessions = new PeerSessions();
       relayRoomEvents(rooms, sessions);
+      const sessionOptions: Omit<ClientSessionOptions, 'link'> = {
+        rooms,
+        sessions,
+        cluster,
+        routerRtpCapabilities,
+        iceServers,
+        iceTransportPolicy: config.iceTransportPolicy,
+        limits,
+        logger,
+      };
+      cluster?.hostSessions((link) => new ClientSession({ ...sessionOptions, link }));
+      const local = new Set<ClientSession>();
       io.on('connection', (socket) => {
-        new ClientSession({
-          socket,
-          rooms,
-          sessions,
-          routerRtpCapabilities,
-          iceServers,
-          iceTransportPolicy: config.iceTransportPolicy,
-          limits,
-          logger,
-        });
+        const session = new ClientSession({ ...sessionOptions, link: socketLink(socket) });
+        local.add(session);
+        socket.on('disconnect', () => local.delete(session));
+        bindSocket(socket, session, limits);
       });
       if (certificate && config.httpRedirectPort !== undefined) {
         const redirect = createRedirectServer({
@@ -206,6 +246,8 @@ export class GhostTalkServer {
         rooms,
         bans,
         admin,
+        cluster,
+        sessions: local,
         certificate,
         logger,
         cleanups,
@@ -213,6 +255,8 @@ export class GhostTalkServer {
     } catch (error) {
       for (const cleanup of cleanups) cleanup();
       workers.close();
+      if (cluster) cluster.close();
+      else redis?.close();
       throw error;
     }
   }
@@ -224,6 +268,8 @@ export class GhostTalkServer {
     rooms: RoomRegistry;
     bans: BanList;
     admin: AdminService;
+    cluster: ClusterNode | undefined;
+    sessions: Set<ClientSession>;
     certificate: TlsCertificate | undefined;
     logger: Logger;
     cleanups: (() => void)[];
@@ -234,6 +280,8 @@ export class GhostTalkServer {
     this.rooms = parts.rooms;
     this.bans = parts.bans;
     this.admin = parts.admin;
+    this.cluster = parts.cluster;
+    this.#sessions = parts.sessions;
     this.#certificate = parts.certificate;
     this.#logger = parts.logger;
     this.#cleanups = parts.cleanups;
@@ -244,6 +292,7 @@ export class GhostTalkServer {
       https: this.#certificate !== undefined,
       workerPids: this.workers.workers.map((w) => w.pid),
       bans: this.bans.size,
+      node: this.cluster?.nodeId,
     });
   }
 
@@ -260,14 +309,38 @@ export class GhostTalkServer {
     this.#certificate?.reload();
   }
 
+  /**
+   * In a cluster: stop taking connections and rooms, hand the rooms over (their people
+   * join them afresh on other nodes), send every client to another node (each keeps a
+   * place that lives elsewhere), then close. Without a cluster, the same as close().
+   */
+  drain(): Promise<void> {
+    this.#draining ??= this.#drain();
+    return this.#draining;
+  }
+
+  async #drain(): Promise<void> {
+    const cluster = this.cluster;
+    if (cluster && !this.#closed) {
+      this.httpServer.close();
+      await cluster.drain();
+      for (const session of [...this.#sessions]) session.handOff();
+      // Let the disconnects and relayed resets reach the clients before the sockets go.
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await this.close();
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    // Clients hear it before their sockets close, so they can say so and retry later.
-    this.io.emit('serverShutdown');
+    // Clients hear it before their sockets close, so they can say so and retry later
+    // (only this node's: in a cluster the others stay up).
+    this.io.local.emit('serverShutdown');
     for (const cleanup of this.#cleanups) cleanup();
     this.rooms.close();
     this.workers.close();
+    this.cluster?.close();
     // io.close() also closes the HTTP server; drop keep-alive sockets so it can.
     const closed = new Promise<void>((resolve) => this.io.close(() => resolve()));
     this.httpServer.closeAllConnections();

@@ -1,4 +1,6 @@
 import { BanFileError } from './admin/BanList.ts';
+import { NodeIdInUseError } from './cluster/ClusterNode.ts';
+import { RedisConfigError } from './cluster/redisClients.ts';
 import { prepareDataDir } from './config/dataDir.ts';
 import {
   type Config,
@@ -39,7 +41,11 @@ async function main(): Promise<void> {
   try {
     server = await GhostTalkServer.create({ config, logger });
   } catch (error) {
-    const badFile = error instanceof BanFileError || error instanceof TlsFileError;
+    const badFile =
+      error instanceof BanFileError ||
+      error instanceof TlsFileError ||
+      error instanceof RedisConfigError ||
+      error instanceof NodeIdInUseError;
     logger.error('server did not start', { error: (error as Error).message });
     await closeLogger(logger);
     console.error(`GhostTalk did not start: ${(error as Error).message}`);
@@ -64,20 +70,22 @@ async function main(): Promise<void> {
   }
 
   let stopping = false;
-  const stop = async (signal: NodeJS.Signals) => {
+  const stop = async (signal: NodeJS.Signals | 'drain request') => {
     if (stopping) return;
     stopping = true;
-    logger.info('shutting down', { signal });
+    logger.info('shutting down', { signal, drain: server.cluster !== undefined });
     // A close that hangs must not keep an orchestrator waiting: give up loudly.
     setTimeout(() => {
       console.error(`shutdown took longer than ${SHUTDOWN_LIMIT_MS} ms; exiting`);
       process.exit(1);
     }, SHUTDOWN_LIMIT_MS).unref();
-    await server.close();
+    // In a cluster, rooms move to the other nodes first; alone, there is nowhere to go.
+    await server.drain();
     await closeLogger(logger);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  server.cluster?.on('drainRequested', () => void stop('drain request'));
   // The usual "reload" signal of daemons; without TLS, SIGHUP keeps its default (exit).
   if (config.tlsCert !== undefined) process.on('SIGHUP', () => server.reloadTls());
 }

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_ADMIN_KEY, type SettingName, settings } from './settings.ts';
 
 type Parsed = { [K in SettingName]: z.output<(typeof settings)[K]['schema']> };
 
-export type Config = Omit<Parsed, 'rtcAnnouncedAddress'> & {
+export type Config = Omit<Parsed, 'rtcAnnouncedAddress' | 'nodeId'> & {
   rtcAnnouncedAddress: string;
+  /** NODE_ID, or one derived from the host name and port (used only with REDIS_URL). */
+  nodeId: string;
   /** The default admin key was replaced by this random one: show it once on the console. */
   adminKeyGenerated: boolean;
   production: boolean;
@@ -148,7 +150,13 @@ export function loadConfig(
       '-rtc-announced-address / RTC_ANNOUNCED_ADDRESS: no non-loopback IPv4 found; set it to the public IP or hostname',
     );
   }
-  return { ...parsed, rtcAnnouncedAddress: announced, adminKeyGenerated, production };
+  // Containers get a host name of their own; nodes sharing a host differ by port.
+  const nodeId =
+    parsed.nodeId ??
+    `${hostname()
+      .replace(/[^A-Za-z0-9_.-]/g, '-')
+      .slice(0, 50)}-${parsed.port}`;
+  return { ...parsed, rtcAnnouncedAddress: announced, nodeId, adminKeyGenerated, production };
 }
 
 /** The configuration with secrets masked, for the start-up log line. */

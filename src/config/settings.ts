@@ -69,6 +69,20 @@ const origin = z.string().refine((value) => {
   }
 }, 'each item must be an origin like https://voice.example.com (scheme, host, optional port; no path)');
 
+/** redis:// or rediss:// with a host; a password may ride in the URL, so it is secret. */
+const redisUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (
+      (url.protocol === 'redis:' || url.protocol === 'rediss:') &&
+      url.hostname !== '' &&
+      /^(\/\d{0,2})?$/.test(url.pathname)
+    );
+  } catch {
+    return false;
+  }
+}, 'must be a URL like redis://:password@redis.internal:6379/0 or rediss://… (for TLS)');
+
 export const DEFAULT_ADMIN_KEY = 'change-me-123';
 
 export const settings = {
@@ -288,6 +302,28 @@ export const settings = {
     env: 'ALLOWED_ORIGINS',
     schema: commaList(origin).default([]),
     help: 'Extra web origins allowed to open socket.io connections, comma-separated (same origin is always allowed)',
+  },
+  redisUrl: {
+    flag: 'redis-url',
+    env: 'REDIS_URL',
+    schema: redisUrl.optional(),
+    help: 'Redis that joins this node to a cluster: redis://[:password@]host:6379[/db], rediss:// for TLS (default none: a single node)',
+    secret: true,
+  },
+  nodeId: {
+    flag: 'node-id',
+    env: 'NODE_ID',
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, dots, dashes or underscores')
+      .optional(),
+    help: "This node's name in the cluster, unique among its nodes (default: the host name and -port)",
+  },
+  clusterLeaseMs: {
+    flag: 'cluster-lease-ms',
+    env: 'CLUSTER_LEASE_MS',
+    schema: z.coerce.number().int().min(1000).max(60_000).default(6000),
+    help: "How long a node's record and its room claims outlive its last heartbeat: a dead node's rooms move after this (default 6000)",
   },
   nodeEnv: {
     flag: 'node-env',

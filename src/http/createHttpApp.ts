@@ -14,6 +14,8 @@ export type HttpAppOptions = {
   /** Built browser app (Vite output). */
   clientDir: string;
   isHealthy: () => boolean;
+  /** In a cluster, while the node hands its rooms over before exiting. */
+  draining?: () => boolean;
   /** Problems that leave the server serving but need an operator (e.g. server.log unwritable). */
   degradedReasons: () => string[];
   /** Compiled TRUSTED_PROXIES, shared with socket.io. */
@@ -103,6 +105,11 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   // Liveness stays answerable whatever the ban list says (Docker probes from loopback).
   app.get('/healthz', (_req, res) => {
+    // A draining node must get no new connections from a load balancer.
+    if (options.draining?.()) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
     if (!isHealthy()) {
       res.status(503).json({ status: 'unhealthy' });
       return;

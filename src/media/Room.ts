@@ -392,6 +392,16 @@ export class Room extends EventEmitter<RoomEvents> {
     else if (this.idle) this.emit('empty');
   }
 
+  /** Everyone must join afresh (elsewhere, in a cluster): each is told, then the room goes. */
+  reset(why: string): void {
+    if (this.#closed) return;
+    this.#logger.info('room reset', { room: this.id, why, peers: this.#peers.size });
+    const peers = [...this.#peers.values()];
+    this.#peers.clear();
+    for (const peer of peers) this.#forget(peer, 'mediaReset');
+    this.close();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

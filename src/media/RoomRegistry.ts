@@ -71,6 +71,11 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
     return this.#rooms.get(roomId);
   }
 
+  /** Open or being created. */
+  exists(roomId: string): boolean {
+    return this.#rooms.has(roomId) || this.#creating.has(roomId);
+  }
+
   values(): IterableIterator<Room> {
     return this.#rooms.values();
   }

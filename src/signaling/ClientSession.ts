@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { types } from 'mediasoup';
 import type { z } from 'zod';
+import type { ClusterNode } from '../cluster/ClusterNode.ts';
+import type { RemoteSession } from '../cluster/RemoteSession.ts';
 import type { Logger } from '../logging/createLogger.ts';
 import type { Room } from '../media/Room.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
@@ -13,7 +15,7 @@ import {
   requestSchemas,
   type ServerToClientEvents,
 } from '../protocol/protocol.ts';
-import type { GhostTalkSocket } from './ioTypes.ts';
+import type { ClientLink } from './ClientLink.ts';
 import type { PeerSessions, PlaceHolder } from './PeerSessions.ts';
 import { SignalingError } from './SignalingError.ts';
 import type { SignalingLimits } from './SignalingLimits.ts';
@@ -21,7 +23,9 @@ import { type JoinAnswer, joinAnswer } from './wire.ts';
 import { toWireError } from './wireErrors.ts';
 
 export type ClientSessionOptions = {
-  socket: GhostTalkSocket;
+  link: ClientLink;
+  /** In a cluster: where rooms live, and the relay to the other nodes. */
+  cluster?: ClusterNode;
   rooms: RoomRegistry;
   sessions: PeerSessions;
   routerRtpCapabilities: types.RtpCapabilities;
@@ -45,6 +49,10 @@ function describeValidationError(error: z.ZodError): string {
     .join('; ');
 }
 
+function failure(code: ErrorCode, message: string): Ack<never> {
+  return { ok: false, error: { code, message } };
+}
+
 /** Requests queued on one socket before further ones are refused outright. */
 const MAX_PENDING_REQUESTS = 32;
 
@@ -55,15 +63,20 @@ const deliberateDisconnects = new Set([
 ]);
 
 /**
- * One socket.io connection: validates every request, runs them one at a time (so a
- * client cannot race its own join against itself) and answers each with one ack.
+ * One client's signaling: validates every request, runs them one at a time (so a
+ * client cannot race its own join against itself) and answers each with one ack. In a
+ * cluster, a join for a room on another node turns the session into a relay to it
+ * until the place ends.
  */
 export class ClientSession implements PlaceHolder {
-  readonly #socket: GhostTalkSocket;
+  readonly #link: ClientLink;
   readonly #options: ClientSessionOptions;
   readonly #logger: Logger;
+  readonly #handlers: Handlers;
   /** The place this session holds, while PeerSessions says it does. */
   #place: { room: Room; peerId: string } | undefined;
+  /** The place lives on another node: every request goes there. */
+  #relay: RemoteSession | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #iceRefresh: NodeJS.Timeout | undefined;
@@ -74,24 +87,9 @@ export class ClientSession implements PlaceHolder {
 
   constructor(options: ClientSessionOptions) {
     this.#options = options;
-    this.#socket = options.socket;
+    this.#link = options.link;
     this.#logger = options.logger;
-    const handlers = this.#handlers();
-    for (const name of Object.keys(requestSchemas) as RequestName[]) {
-      this.#socket.on(name, (...args: unknown[]) => this.#onRequest(name, handlers, args));
-    }
-    this.#socket.onAny((event: string, ...args: unknown[]) => {
-      if (Object.hasOwn(requestSchemas, event)) return;
-      const ack = args.at(-1);
-      void this.#options.limits.allowMessage(this.#socket.id).then((allowed) => {
-        if (typeof ack !== 'function') return;
-        const error = allowed
-          ? { code: 'UNKNOWN_EVENT', message: `unknown event "${String(event).slice(0, 64)}"` }
-          : { code: 'RATE_LIMITED', message: 'too many requests, slow down' };
-        ack({ ok: false, error });
-      });
-    });
-    this.#socket.on('disconnect', (reason) => this.close(reason));
+    this.#handlers = this.#makeHandlers();
     this.#idleFrom();
   }
 
@@ -99,32 +97,35 @@ export class ClientSession implements PlaceHolder {
     return this.#closed;
   }
 
-  /** Resolved by the connection middleware; the raw peer address otherwise. */
   get ip(): string {
-    return this.#socket.data.ip ?? this.#socket.handshake.address;
+    return this.#link.ip;
   }
 
-  #onRequest(name: RequestName, handlers: Handlers, args: unknown[]): void {
-    // An emit with an ack but no payload puts the ack first.
-    const ack = [...args].reverse().find((a) => typeof a === 'function') as
-      | ((response: Ack<unknown>) => void)
-      | undefined;
-    const payload = typeof args[0] === 'function' ? undefined : args[0];
-    const fail = (code: ErrorCode, message: string) =>
-      ack?.({ ok: false, error: { code, message } });
+  /** A request in flight or queued: the client is doing something. */
+  get busy(): boolean {
+    return this.#pending > 0;
+  }
+
+  /** One request; resolves with its one ack (never rejects). */
+  request(name: RequestName, payload: unknown): Promise<Ack<unknown>> {
     if (this.#pending >= MAX_PENDING_REQUESTS) {
-      fail('RATE_LIMITED', 'too many requests in flight, slow down');
-      return;
+      return Promise.resolve(failure('RATE_LIMITED', 'too many requests in flight, slow down'));
     }
     this.#pending += 1;
     const run = async (): Promise<Ack<unknown>> => {
       const parsed = requestSchemas[name].safeParse(payload ?? {});
       if (!parsed.success) {
         const message = `${name}: ${describeValidationError(parsed.error)}`;
-        return { ok: false, error: { code: 'BAD_REQUEST', message } };
+        return failure('BAD_REQUEST', message);
       }
       try {
-        const handler = handlers[name] as (p: unknown) => Promise<unknown>;
+        const relay =
+          this.#relay ??
+          (name === 'join'
+            ? await this.#relayFor((parsed.data as { roomId: string }).roomId)
+            : undefined);
+        if (relay) return await this.#viaRelay(relay, name, payload ?? {});
+        const handler = this.#handlers[name] as (p: unknown) => Promise<unknown>;
         return { ok: true, data: await handler(parsed.data) };
       } catch (error) {
         const { internal, ...wire } = toWireError(error);
@@ -139,20 +140,88 @@ export class ClientSession implements PlaceHolder {
         return { ok: false, error: wire };
       }
     };
-    void this.#options.limits.allowMessage(this.#socket.id).then((allowed) => {
+    return this.#options.limits.allowMessage(this.#link.id).then((allowed) => {
       if (!allowed) {
         this.#pending -= 1;
-        fail('RATE_LIMITED', 'too many requests, slow down');
-        return;
+        return failure('RATE_LIMITED', 'too many requests, slow down');
       }
       const result = this.#queue.then(run);
       this.#queue = result.catch(() => {});
-      void result.then((response) => {
+      return result.then((response) => {
         this.#pending -= 1;
-        ack?.(response);
-        this.#release();
+        // The caller sends the ack now; what was held goes right after it.
+        setImmediate(() => this.#release());
+        return response;
       });
     });
+  }
+
+  /** A relay to the room's node, if the room of this join lives elsewhere. */
+  async #relayFor(roomId: string): Promise<RemoteSession | undefined> {
+    const { cluster } = this.#options;
+    if (!cluster || this.#link.relayed || this.#place) return undefined;
+    const owner = await cluster.route(roomId, true);
+    if (owner === cluster.nodeId) return undefined;
+    const relay = cluster.openRemote(owner, this.ip);
+    relay.on('event', (event, args) => {
+      this.deliver(event, ...(args as Parameters<ServerToClientEvents[typeof event]>));
+    });
+    relay.on('gone', () => this.#unrelay());
+    relay.on('ownerLost', () => {
+      this.#link.emit('mediaReset');
+      this.#unrelay();
+    });
+    relay.on('drop', () => {
+      this.#unrelay();
+      this.#link.disconnect();
+    });
+    relay.on('resync', () => this.handOff());
+    this.#relay = relay;
+    return relay;
+  }
+
+  async #viaRelay(
+    relay: RemoteSession,
+    name: RequestName,
+    payload: unknown,
+  ): Promise<Ack<unknown>> {
+    const joining = name === 'join';
+    if (joining) {
+      this.#held = [];
+      clearTimeout(this.#idleTimer);
+    }
+    const ack = await relay.request(name, payload);
+    if (joining) {
+      if (ack.ok) {
+        const { roomId } = payload as { roomId: string };
+        this.#link.setPlace({ roomId, peerId: (ack.data as { peerId: string }).peerId });
+        if (this.#closed) relay.close('transport close');
+      } else {
+        relay.close('client namespace disconnect');
+        this.#unrelay();
+      }
+    }
+    return ack;
+  }
+
+  /** Back to this node: the place on the other one ended. */
+  #unrelay(): void {
+    if (!this.#relay) return;
+    this.#relay = undefined;
+    this.#link.setPlace(undefined);
+    this.#idleFrom();
+  }
+
+  /**
+   * The client reconnects (through whichever node) and takes its place back, which gives
+   * it the whole state again: after relay messages may have been lost, or when this node
+   * goes away. A place on another node is kept: this is a drop, not a hang-up.
+   */
+  handOff(): void {
+    const relay = this.#relay;
+    this.#relay = undefined;
+    relay?.close('transport close');
+    this.#link.disconnect();
   }
 
   /** Current ICE servers; schedules the push of fresh ones before these expire. */
@@ -162,7 +231,7 @@ export class ClientSession implements PlaceHolder {
     if (refreshInMs !== undefined) {
       this.#iceRefresh = setTimeout(() => {
         if (this.#place?.peerId === peerId && !this.#closed) {
-          this.#socket.emit('iceServers', { iceServers: this.#iceServers(peerId) });
+          this.#link.emit('iceServers', { iceServers: this.#iceServers(peerId) });
         }
       }, refreshInMs);
       this.#iceRefresh.unref();
@@ -174,14 +243,14 @@ export class ClientSession implements PlaceHolder {
   #release(): void {
     const held = this.#held;
     this.#held = undefined;
-    if (held && this.#place) for (const send of held) send();
+    if (held && (this.#place || this.#relay)) for (const send of held) send();
   }
 
   deliver<E extends keyof ServerToClientEvents>(
     event: E,
     ...args: Parameters<ServerToClientEvents[E]>
   ): void {
-    const send = () => this.#socket.emit(event, ...args);
+    const send = () => this.#link.emit(event, ...args);
     if (this.#held) this.#held.push(send);
     else send();
   }
@@ -189,11 +258,11 @@ export class ClientSession implements PlaceHolder {
   displaced(): void {
     this.#logger.info('place taken over by a newer connection', {
       peer: this.#place?.peerId,
-      socket: this.#socket.id,
+      socket: this.#link.id,
     });
     this.#forget();
     // The old socket is stale (the client moved on); closing it frees its resources.
-    this.#socket.disconnect(true);
+    this.#link.disconnect();
   }
 
   placeGone(): void {
@@ -208,7 +277,7 @@ export class ClientSession implements PlaceHolder {
     return place;
   }
 
-  #handlers(): Handlers {
+  #makeHandlers(): Handlers {
     return {
       capabilities: async () => ({ routerRtpCapabilities: this.#options.routerRtpCapabilities }),
       join: async ({ roomId, nickname, rtpCapabilities, resume }) => {
@@ -226,7 +295,7 @@ export class ClientSession implements PlaceHolder {
           this.#idleFrom();
           throw error;
         }
-        Object.assign(this.#socket.data, { roomId, peerId: answer.peerId });
+        this.#link.setPlace({ roomId, peerId: answer.peerId });
         // The socket may have gone while we were creating transports.
         if (this.#closed) this.#detach();
         return {
@@ -291,7 +360,9 @@ export class ClientSession implements PlaceHolder {
     nickname: string,
     rtpCapabilities: types.RtpCapabilities,
   ): Promise<JoinAnswer> {
-    const { rooms, limits, sessions } = this.#options;
+    const { rooms, limits, sessions, cluster } = this.#options;
+    // Relayed here, or routed here by #relayFor: either way this confirms the claim.
+    if (cluster) await cluster.route(roomId, false);
     await limits.checkJoin(this.ip, { createsRoom: !rooms.get(roomId) });
     // Claimed before the peer exists, so no event for it can be missed.
     const peerId = randomUUID();
@@ -335,8 +406,7 @@ export class ClientSession implements PlaceHolder {
 
   #forget(): void {
     this.#place = undefined;
-    delete this.#socket.data.roomId;
-    delete this.#socket.data.peerId;
+    this.#link.setPlace(undefined);
     this.#idleFrom();
   }
 
@@ -348,8 +418,8 @@ export class ClientSession implements PlaceHolder {
     clearTimeout(this.#idleTimer);
     if (this.#closed) return;
     this.#idleTimer = setTimeout(() => {
-      this.#logger.debug('idle socket closed', { ip: this.ip, socket: this.#socket.id });
-      this.#socket.disconnect(true);
+      this.#logger.debug('idle socket closed', { ip: this.ip, socket: this.#link.id });
+      this.#link.disconnect();
     }, this.#options.limits.settings.socketIdleMs);
     this.#idleTimer.unref();
   }
@@ -363,7 +433,11 @@ export class ClientSession implements PlaceHolder {
     this.#closed = true;
     clearTimeout(this.#iceRefresh);
     clearTimeout(this.#idleTimer);
-    if (reason && deliberateDisconnects.has(reason)) this.#leave();
+    const deliberate = reason !== undefined && deliberateDisconnects.has(reason);
+    const relay = this.#relay;
+    this.#relay = undefined;
+    relay?.close(deliberate ? 'client namespace disconnect' : 'transport close');
+    if (deliberate) this.#leave();
     else this.#detach();
   }
 }

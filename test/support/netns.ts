@@ -19,7 +19,7 @@ export type TestNetwork = { server: TestHost; client: TestHost; close(): void };
 const SERVER_ADDRESS = '10.123.0.1';
 const CLIENT_ADDRESS = '10.123.0.2';
 
-function ip(...args: string[]): string {
+export function ip(...args: string[]): string {
   return execFileSync('ip', args, { stdio: 'pipe', timeout: 10_000 }).toString();
 }
 
@@ -34,7 +34,8 @@ export function netnsUnusable(): string | undefined {
   }
 }
 
-function host(ns: string, address: string): TestHost {
+/** A TestHost for the namespace `ns` whose interface has `address`. */
+export function host(ns: string, address: string): TestHost {
   return {
     address,
     exec: (command, args) =>
@@ -57,7 +58,7 @@ const open = new Set<string>();
 let hooked = false;
 
 /** Ends what still runs in our namespaces (only processes this test started), then deletes them. */
-function removeNamespaces(names: Iterable<string>): void {
+export function removeNamespaces(names: Iterable<string>): void {
   for (const ns of [...names]) {
     let pids: string[] = [];
     try {
@@ -87,6 +88,19 @@ function onSignal(signal: NodeJS.Signals): void {
   if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
 }
 
+/** Creates namespace `ns` (loopback up), deleted with the others on exit and on SIGINT/SIGTERM. */
+export function addNamespace(ns: string): void {
+  if (!hooked) {
+    hooked = true;
+    process.once('exit', () => removeNamespaces(open));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  ip('netns', 'add', ns);
+  open.add(ns);
+  ip('-n', ns, 'link', 'set', 'lo', 'up');
+}
+
 /**
  * Two test hosts, `server` and `client`, in network namespaces of their own joined by a
  * veth pair with private /30 addresses: real interfaces (Firefox gathers no loopback ICE
@@ -96,18 +110,8 @@ function onSignal(signal: NodeJS.Signals): void {
 export function createTestNetwork(tag: string): TestNetwork {
   const server = `gt-${tag}-${process.pid}-srv`;
   const client = `gt-${tag}-${process.pid}-cli`;
-  if (!hooked) {
-    hooked = true;
-    process.once('exit', () => removeNamespaces(open));
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  }
   try {
-    for (const ns of [server, client]) {
-      ip('netns', 'add', ns);
-      open.add(ns);
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-    }
+    for (const ns of [server, client]) addNamespace(ns);
     // Made inside the namespaces directly: no interface appears on the machine itself.
     ip(
       'link',
