@@ -8,7 +8,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import * as mediasoup from 'mediasoup';
 import { Server as SocketIoServer } from 'socket.io';
 import { AdminAuth } from './admin/AdminAuth.ts';
-import { AdminService } from './admin/AdminService.ts';
+import { AdminService, CLUSTER_REQUEST_TIMEOUT_MS } from './admin/AdminService.ts';
 import { setUpAdminNamespace } from './admin/adminNamespace.ts';
 import { BanList } from './admin/BanList.ts';
 import { ClusterNode } from './cluster/ClusterNode.ts';
@@ -97,18 +97,28 @@ export class GhostTalkServer {
       });
       // Admin broadcasts and lookups reach every node; a client's own events never
       // need it (they are emitted on its socket, or relayed).
-      if (redis) io.adapter(createAdapter(redis.adapterPublisher, redis.adapterSubscriber));
+      if (redis) {
+        io.adapter(
+          createAdapter(redis.adapterPublisher, redis.adapterSubscriber, {
+            requestsTimeout: CLUSTER_REQUEST_TIMEOUT_MS,
+          }),
+        );
+      }
       const resolveIp = (socket: { request: IncomingMessage }) =>
         resolveClientIp(socket.request, trust);
-      const limits = new SignalingLimits({
-        connectionsPerIpPerMinute: config.connectionsPerMinute,
-        joinsPerIpPerMinute: config.joinsPerMinute,
-        roomCreationsPerIpPerMinute: config.roomCreationsPerMinute,
-        messagesPerSocketPer10s: config.messagesPer10s,
-        socketsPerIp: config.maxSocketsPerIp,
-        socketIdleMs: config.socketIdleMs,
-        ipv6Prefix: config.ipv6RateLimitPrefix,
-      });
+      // With Redis, per-address budgets are the cluster's (in memory while Redis is away).
+      const limits = new SignalingLimits(
+        {
+          connectionsPerIpPerMinute: config.connectionsPerMinute,
+          joinsPerIpPerMinute: config.joinsPerMinute,
+          roomCreationsPerIpPerMinute: config.roomCreationsPerMinute,
+          messagesPerSocketPer10s: config.messagesPer10s,
+          socketsPerIp: config.maxSocketsPerIp,
+          socketIdleMs: config.socketIdleMs,
+          ipv6Prefix: config.ipv6RateLimitPrefix,
+        },
+        redis?.command,
+      );
       applyConnectionPolicy(io, {
         resolveIp,
         isBanned: (ip) => bans.isBanned(ip),
@@ -152,7 +162,20 @@ export class GhostTalkServer {
       }
       const logTail = new LogTail(logger, 100);
       cleanups.push(() => logTail.close());
-      const admin = new AdminService({ io, rooms, workers, bans, stats, logTail, logger });
+      // With Redis: bans are read from it (and banned_ips.json rewritten) before listening.
+      const admin = await AdminService.create({
+        io,
+        rooms,
+        workers,
+        bans,
+        stats,
+        logTail,
+        logger,
+        nodeId: config.nodeId,
+        cluster,
+        redis,
+      });
+      cleanups.push(() => admin.close());
       const auth = new AdminAuth({ key: config.adminKey, ipv6Prefix: config.ipv6RateLimitPrefix });
       cleanups.push(
         setUpAdminNamespace({

@@ -15,6 +15,9 @@ import { errorMessage } from './messages.ts';
 import { type RequestTiming, roundTrips } from './requestLog.ts';
 import { RequestError, type Signaling } from './signaling.ts';
 
+/** About a minute and a half of SERVER_BUSY answers before a rejoin gives up. */
+const REJOIN_ATTEMPTS = 20;
+
 export type CallState =
   | { kind: 'joining' }
   | { kind: 'joined' }
@@ -513,10 +516,25 @@ export class Call extends Emitter<CallEvents> {
     );
   }
 
-  #rejoin(): void {
+  #rejoin(attempt = 1): void {
     this.join().catch((error: unknown) => {
       if (this.state.kind !== 'reconnecting') return;
       if (error instanceof RequestError && error.code === 'DISCONNECTED') return; // next 'connect'
+      // A busy or moving server (a cluster node handing its rooms over, Redis away) is
+      // temporary: keep trying, a little slower each time, before giving up.
+      if (
+        error instanceof RequestError &&
+        error.code === 'SERVER_BUSY' &&
+        attempt < REJOIN_ATTEMPTS
+      ) {
+        this.#setState({ kind: 'reconnecting', attempt: attempt + 1 });
+        const delay = Math.min(500 * 2 ** (attempt - 1), 5_000) * (0.75 + Math.random() / 2);
+        window.setTimeout(() => {
+          if (this.state.kind === 'reconnecting' && this.#signaling.connected)
+            this.#rejoin(attempt + 1);
+        }, delay);
+        return;
+      }
       console.error('Rejoining failed', error);
       this.#dropMedia();
       this.#stop();

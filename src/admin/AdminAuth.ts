@@ -35,8 +35,9 @@ const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').dig
  * is blocked for a time that doubles with each block up to a cap, so a guesser behind
  * the same NAT as the operator delays them by at most the cap. The right key clears
  * that history.
- * A session cookie is checked even while the address is blocked: its id is a 256-bit
- * random value, nothing to guess, and it keeps a logged-in operator working.
+ * A session cookie is checked even while the address is blocked: it is signed (HMAC-SHA256),
+ * nothing to guess, and it keeps a logged-in operator working. Wrong-key budgets are
+ * per node (in memory): a guesser spread over N nodes gets N budgets, each still capped.
  */
 export class AdminAuth {
   readonly sessions: AdminSessions;
@@ -64,7 +65,7 @@ export class AdminAuth {
     this.#maxBlockSeconds = maxBlockSeconds;
     this.#failures = new RateLimiterMemory({ points: maxFailures, duration: windowSeconds });
     this.#lockouts = new RateLimiterMemory({ points: 1, duration: LOCKOUT_MEMORY_SECONDS });
-    this.sessions = new AdminSessions({ ttlSeconds: sessionTtlSeconds });
+    this.sessions = new AdminSessions({ secret: key, ttlSeconds: sessionTtlSeconds });
   }
 
   async authenticate(ip: string, { key, session }: Credentials): Promise<AuthResult> {

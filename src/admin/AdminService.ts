@@ -1,12 +1,54 @@
+import type { Namespace } from 'socket.io';
+import type { z } from 'zod';
+import type { ClusterNode } from '../cluster/ClusterNode.ts';
+import { type NodeRecord, nodeIdSchema } from '../cluster/clusterRecords.ts';
+import type { RedisClients } from '../cluster/redisClients.ts';
 import type { Logger } from '../logging/createLogger.ts';
 import type { LogTail } from '../logging/LogTail.ts';
+import { UnavailableError } from '../media/errors.ts';
 import type { Peer } from '../media/Peer.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
 import type { WorkerPool } from '../media/WorkerPool.ts';
-import type { PeerSnapshot, RoomSnapshot } from '../protocol/adminProtocol.ts';
+import type {
+  AdminClientToServerEvents,
+  AdminServerToClientEvents,
+  ClusterStatus,
+  NodeSnapshot,
+  PeerSnapshot,
+  RoomSnapshot,
+} from '../protocol/adminProtocol.ts';
 import type { MainIoServer } from '../signaling/ioTypes.ts';
 import type { ServerStats } from '../stats/ServerStats.ts';
-import type { BanList } from './BanList.ts';
+import { AdminRequestError, ClusterUnreachableError } from './adminErrors.ts';
+import {
+  type actorSchema,
+  adminEvents,
+  bansAnswerSchema,
+  bansRequestSchema,
+  kickAnswerSchema,
+  kickRequestSchema,
+  snapshotAnswerSchema,
+} from './adminMessages.ts';
+import { type BanList, parseBan } from './BanList.ts';
+import { SharedBans } from './SharedBans.ts';
+
+/** `/admin`, typed by the admin protocol (server-side events are untyped: validated by zod). */
+export type AdminNamespace = Namespace<
+  AdminClientToServerEvents,
+  AdminServerToClientEvents,
+  Record<string, never>,
+  { ip: string }
+>;
+
+/**
+ * How long a node waits for the others' answers. Give the Redis adapter the same
+ * `requestsTimeout`, so that a slow node costs only its own part of the view.
+ */
+export const CLUSTER_REQUEST_TIMEOUT_MS = 1500;
+/** The adapter's own wait can be stuck behind Redis (its publisher queues): ours is not. */
+const HARD_TIMEOUT_MS = CLUSTER_REQUEST_TIMEOUT_MS + 500;
+const BAN_SYNC_MS = 10_000;
+const LOSS_REFRESH_MS = 2000;
 
 export type AdminServiceOptions = {
   io: MainIoServer;
@@ -16,21 +58,87 @@ export type AdminServiceOptions = {
   stats: ServerStats;
   logTail: LogTail;
   logger: Logger;
+  /** NODE_ID: what this node's rooms are tagged with. */
+  nodeId: string;
+  /** With REDIS_URL: the other nodes, and Redis for the shared ban list. */
+  cluster?: ClusterNode | undefined;
+  redis?: RedisClients | undefined;
+  /** How often the ban list is reread from Redis, for a change this node missed (ms). */
+  banSyncMs?: number;
 };
 
-/** Who asked for an admin action, for the log. */
-export type Actor = { via: 'http' | 'console'; ip: string };
+/** Who asked for an admin action, for the log (`node`: the one they used, if another). */
+export type Actor = z.infer<typeof actorSchema>;
+
+/** The rooms of every node that answered, and how complete that is. */
+export type AdminView = {
+  rooms: RoomSnapshot[];
+  cluster: ClusterStatus;
+  /** Nodes whose rooms are in `rooms` (this one always). */
+  answered: ReadonlySet<string>;
+};
+
+type Answers = { answers: unknown[]; problem: string | null; unreachable: boolean };
+
+const UNREACHABLE_VIEW =
+  'the cluster is unreachable (Redis does not answer): only this node’s rooms are shown';
+
+function nodeSnapshot(record: NodeRecord): NodeSnapshot {
+  return {
+    id: record.id,
+    mediaAddress: record.mediaAddress,
+    draining: record.draining,
+    startedAt: record.startedAt,
+    heartbeatAt: record.heartbeatAt,
+    load: record.load,
+  };
+}
 
 /**
  * What an operator can see and do, shared by the HTTP API and the admin console:
- * snapshots and stats, kick, ban (which disconnects matching sessions at once), unban.
+ * snapshots and stats, kick, ban (which disconnects matching sessions at once), unban,
+ * drain. In a cluster every one of them covers every node: this node asks the others
+ * over socket.io's Redis adapter (each answers for what it has locally), and the ban
+ * list lives in Redis (see SharedBans). Asking never waits on Redis for long: without it
+ * the view is this node's, said so; a change that needs it is refused.
  */
 export class AdminService {
   readonly #o: AdminServiceOptions;
+  readonly #ns: AdminNamespace;
+  readonly #shared: SharedBans | undefined;
   readonly #lossByPeer = new Map<string, number>();
+  readonly #cleanups: (() => void)[] = [];
+  #lossRefreshedAt = 0;
+  #syncing: Promise<void> | undefined;
 
-  constructor(options: AdminServiceOptions) {
+  /** With Redis, reads the cluster's ban list first (rewriting banned_ips.json from it). */
+  static async create(options: AdminServiceOptions): Promise<AdminService> {
+    const shared = options.redis
+      ? await SharedBans.open({
+          list: options.bans,
+          redis: options.redis.command,
+          logger: options.logger,
+        })
+      : undefined;
+    return new AdminService(options, shared);
+  }
+
+  private constructor(options: AdminServiceOptions, shared: SharedBans | undefined) {
     this.#o = options;
+    this.#shared = shared;
+    this.#ns = options.io.of('/admin') as unknown as AdminNamespace;
+    if (options.cluster) this.#answerOtherNodes();
+    if (shared && options.redis) {
+      const timer = setInterval(() => void this.#syncBans(), options.banSyncMs ?? BAN_SYNC_MS);
+      timer.unref();
+      // Back from an outage: changes made meanwhile (or Redis's lost data) are seen now.
+      const onReady = () => void this.#syncBans();
+      options.redis.command.on('ready', onReady);
+      this.#cleanups.push(
+        () => clearInterval(timer),
+        () => options.redis?.command.off('ready', onReady),
+      );
+    }
   }
 
   get bans(): BanList {
@@ -45,11 +153,21 @@ export class AdminService {
     return this.#o.logTail;
   }
 
+  get nodeId(): string {
+    return this.#o.nodeId;
+  }
+
+  get clustered(): boolean {
+    return this.#o.cluster !== undefined;
+  }
+
+  /** This node's rooms. */
   rooms(): RoomSnapshot[] {
     return [...this.#o.rooms.values()]
       .filter((room) => !room.closed)
       .map((room) => ({
         id: room.id,
+        node: this.#o.nodeId,
         createdAt: room.createdAt,
         capacity: room.capacity,
         peers: [...room.peers.values()].map((peer) => this.#peer(peer, room.speaking)),
@@ -77,8 +195,42 @@ export class AdminService {
     };
   }
 
+  /** Every node's rooms, as far as they answer within CLUSTER_REQUEST_TIMEOUT_MS. */
+  async view(): Promise<AdminView> {
+    const node = this.#o.nodeId;
+    const rooms = this.rooms();
+    const answered = new Set([node]);
+    const cluster = this.#o.cluster;
+    if (!cluster) {
+      return { rooms, answered, cluster: { node, clustered: false, nodes: [], problem: null } };
+    }
+    const { answers, problem, unreachable } = await this.#ask(adminEvents.snapshot, []);
+    for (const answer of this.#valid(answers, snapshotAnswerSchema, 'snapshot')) {
+      if (answered.has(answer.node)) continue;
+      answered.add(answer.node);
+      // A node speaks for its own rooms only.
+      rooms.push(...answer.rooms.filter((room) => room.node === answer.node));
+    }
+    const nodes = cluster.nodes.map(nodeSnapshot).sort((a, b) => a.id.localeCompare(b.id));
+    const missing = nodes.map((n) => n.id).filter((id) => !answered.has(id));
+    const status: ClusterStatus = {
+      node,
+      clustered: true,
+      nodes,
+      problem: unreachable
+        ? UNREACHABLE_VIEW
+        : missing.length > 0
+          ? `no answer from ${missing.join(', ')}: ${missing.length === 1 ? 'its' : 'their'} rooms are not shown`
+          : problem,
+    };
+    // Stable order (answers arrive in any order), so an unchanged view is not pushed again.
+    rooms.sort((a, b) => (a.node === b.node ? 0 : a.node < b.node ? -1 : 1));
+    return { rooms, answered, cluster: status };
+  }
+
   /** Refreshes each talker's uplink loss from mediasoup's receive stats. */
   async refreshLoss(): Promise<void> {
+    this.#lossRefreshedAt = Date.now();
     const seen = new Set<string>();
     const jobs: Promise<void>[] = [];
     for (const room of this.#o.rooms.values()) {
@@ -103,22 +255,48 @@ export class AdminService {
     for (const id of this.#lossByPeer.keys()) if (!seen.has(id)) this.#lossByPeer.delete(id);
   }
 
-  /** The `action=stats` document. */
-  statsJson(): Record<string, unknown> {
-    const rooms = [...this.#o.rooms.values()].map((room) => ({
+  /**
+   * The `action=stats` document: every node's rooms (each with its `node`), the counts
+   * over them, the nodes; `worker` and `process` are those of the node that answered.
+   */
+  async statsJson(): Promise<Record<string, unknown>> {
+    const view = this.clustered ? await this.view() : undefined;
+    const node = this.#o.nodeId;
+    const local = [...this.#o.rooms.values()].map((room) => ({
       id: room.id,
+      node,
       peers: room.peers.size,
       capacity: room.capacity,
       createdAt: new Date(room.createdAt).toISOString(),
     }));
+    const remote = (view?.rooms ?? [])
+      .filter((room) => room.node !== node)
+      .map((room) => ({
+        id: room.id,
+        node: room.node,
+        peers: room.peers.length,
+        capacity: room.capacity,
+        createdAt: new Date(room.createdAt).toISOString(),
+      }));
+    const rooms = [...local, ...remote];
     const latest = this.#o.stats.latest();
     const memory = process.memoryUsage();
     const { workers } = this.#o;
     return {
+      node,
       uptimeSeconds: Math.round((Date.now() - this.#o.stats.startedAt) / 1000),
       roomCount: rooms.length,
-      peerCount: this.#o.rooms.peerCount,
+      peerCount: this.#o.rooms.peerCount + remote.reduce((n, room) => n + room.peers, 0),
       rooms,
+      cluster: {
+        clustered: this.clustered,
+        problem: view?.cluster.problem ?? null,
+        nodes: (view?.cluster.nodes ?? []).map((n) => ({
+          ...n,
+          startedAt: new Date(n.startedAt).toISOString(),
+          heartbeatAt: new Date(n.heartbeatAt).toISOString(),
+        })),
+      },
       bans: this.#o.bans.size,
       worker: {
         count: workers.workers.length,
@@ -140,8 +318,98 @@ export class AdminService {
     };
   }
 
-  /** Disconnects the peer's socket (which makes it leave its room). */
-  kick(peerId: string, actor: Actor): boolean {
+  /**
+   * Disconnects the peer's socket (which makes it leave its room), on whichever node it
+   * is connected to. ClusterUnreachableError: not here, and the others could not be asked.
+   */
+  async kick(peerId: string, actor: Actor): Promise<boolean> {
+    if (this.#kickHere(peerId, actor)) return true;
+    if (!this.clustered) return false;
+    const { answers, problem, unreachable } = await this.#ask(adminEvents.kick, [
+      { peerId, actor: { ...actor, node: this.#o.nodeId } },
+    ]);
+    const kicked = this.#valid(answers, kickAnswerSchema, 'kick').some((a) => a.kicked);
+    if (!kicked && unreachable) {
+      throw new ClusterUnreachableError(
+        'that peer is not connected to this node, and the cluster is unreachable; try again',
+      );
+    }
+    if (!kicked && problem) {
+      throw new ClusterUnreachableError(`that peer was not found, but ${problem}; try again`);
+    }
+    return kicked;
+  }
+
+  /**
+   * Bans an address or range and disconnects every live session inside it, on every
+   * node: signaling and admin console alike (a banned address keeps no console open
+   * either). In a cluster the ban goes to Redis first: ClusterUnreachableError if it
+   * cannot, and nothing changed.
+   */
+  async ban(input: string, actor: Actor): Promise<{ ban: string; disconnected: number }> {
+    let ban: string;
+    let disconnected: number;
+    if (this.#shared) {
+      ban = await this.#shared.add(input);
+      disconnected = this.#disconnectBanned();
+      disconnected += await this.#tellBans('ban', ban, actor);
+    } else {
+      ban = this.#o.bans.add(input);
+      disconnected = this.#disconnectBanned();
+    }
+    this.#o.logger.info('admin banned address', { ban, disconnected, admin: actor });
+    return { ban, disconnected };
+  }
+
+  async unban(input: string, actor: Actor): Promise<boolean> {
+    let removed: boolean;
+    if (this.#shared) {
+      removed = await this.#shared.remove(input);
+      await this.#tellBans('unban', parseBan(input).text, actor);
+    } else {
+      removed = this.#o.bans.remove(input);
+    }
+    this.#o.logger.info('admin unbanned address', { ban: input, removed, admin: actor });
+    return removed;
+  }
+
+  /** Asks a node (this one included) to hand its rooms over and exit. */
+  async drain(nodeId: string, actor: Actor): Promise<{ node: string }> {
+    const cluster = this.#o.cluster;
+    if (!cluster) {
+      throw new AdminRequestError(
+        'this server is not part of a cluster (no REDIS_URL): there is no other node to hand its rooms to',
+        409,
+      );
+    }
+    if (!nodeIdSchema.safeParse(nodeId).success) {
+      throw new AdminRequestError(
+        'not a node id (1-64 letters, digits, dots, dashes, underscores)',
+      );
+    }
+    let known: boolean;
+    try {
+      known = await cluster.requestDrain(nodeId);
+    } catch (error) {
+      if (error instanceof UnavailableError) throw new ClusterUnreachableError();
+      throw error;
+    }
+    if (!known) {
+      const live = cluster.nodes.map((n) => n.id).sort();
+      throw new AdminRequestError(
+        `unknown node "${nodeId}": the live nodes are ${live.join(', ') || 'not known yet'}`,
+        404,
+      );
+    }
+    this.#o.logger.info('admin asked a node to drain', { node: nodeId, admin: actor });
+    return { node: nodeId };
+  }
+
+  close(): void {
+    for (const cleanup of this.#cleanups) cleanup();
+  }
+
+  #kickHere(peerId: string, actor: Actor): boolean {
     for (const socket of this.#o.io.of('/').sockets.values()) {
       if (socket.data.peerId !== peerId) continue;
       this.#o.logger.info('admin kicked peer', {
@@ -157,12 +425,8 @@ export class AdminService {
     return false;
   }
 
-  /**
-   * Bans an address or range and disconnects every live session inside it: signaling
-   * and admin console alike (a banned address keeps no console open either).
-   */
-  ban(input: string, actor: Actor): { ban: string; disconnected: number } {
-    const ban = this.#o.bans.add(input);
+  /** Disconnects this node's sockets (signaling and console) that the ban list covers. */
+  #disconnectBanned(): number {
     let disconnected = 0;
     const banned = (socket: { data: { ip?: string }; handshake: { address: string } }) =>
       this.#o.bans.isBanned(socket.data.ip ?? socket.handshake.address);
@@ -172,18 +436,161 @@ export class AdminService {
       socket.disconnect(true);
       disconnected += 1;
     }
-    for (const socket of this.#o.io.of('/admin').sockets.values()) {
+    for (const socket of this.#ns.sockets.values()) {
       if (!banned(socket)) continue;
       socket.disconnect(true);
       disconnected += 1;
     }
-    this.#o.logger.info('admin banned address', { ban, disconnected, admin: actor });
-    return { ban, disconnected };
+    return disconnected;
   }
 
-  unban(input: string, actor: Actor): boolean {
-    const removed = this.#o.bans.remove(input);
-    this.#o.logger.info('admin unbanned address', { ban: input, removed, admin: actor });
-    return removed;
+  /**
+   * Tells the other nodes the list changed; returns how many sockets they disconnected.
+   * A node that does not hear it catches up at its next sync (BAN_SYNC_MS).
+   */
+  async #tellBans(op: 'ban' | 'unban', ban: string, actor: Actor): Promise<number> {
+    const { answers, problem } = await this.#ask(adminEvents.bans, [
+      { op, ban, actor: { ...actor, node: this.#o.nodeId } },
+    ]);
+    if (problem) {
+      this.#o.logger.warn('ban list change not confirmed by every node; they reread it soon', {
+        op,
+        ban,
+        problem,
+      });
+    }
+    return this.#valid(answers, bansAnswerSchema, 'bans').reduce((n, a) => n + a.disconnected, 0);
+  }
+
+  /** Rereads the shared list; whoever a new ban covers is disconnected. */
+  #syncBans(): Promise<void> {
+    this.#syncing ??= (async () => {
+      try {
+        if (await this.#shared?.sync()) {
+          const disconnected = this.#disconnectBanned();
+          if (disconnected > 0) {
+            this.#o.logger.info('banned sessions disconnected after a ban list sync', {
+              disconnected,
+            });
+          }
+        }
+      } catch (error) {
+        this.#o.logger.debug('ban list sync failed', { error: (error as Error).message });
+      } finally {
+        this.#syncing = undefined;
+      }
+    })();
+    return this.#syncing;
+  }
+
+  /** What this node answers when another one asks. */
+  #answerOtherNodes(): void {
+    const ns = this.#ns as unknown as {
+      on(event: string, listener: (...args: unknown[]) => void): void;
+      off(event: string, listener: (...args: unknown[]) => void): void;
+    };
+    const node = this.#o.nodeId;
+    const handlers: Record<string, (...args: unknown[]) => void> = {
+      [adminEvents.snapshot]: (ack) => {
+        if (typeof ack !== 'function') return;
+        ack({ node, rooms: this.rooms() });
+        // Nobody may watch this node's own console: keep loss figures fresh for the others.
+        if (Date.now() - this.#lossRefreshedAt > LOSS_REFRESH_MS) void this.refreshLoss();
+      },
+      [adminEvents.kick]: (request, ack) => {
+        const parsed = kickRequestSchema.safeParse(request);
+        if (typeof ack !== 'function' || !parsed.success) return;
+        ack({ node, kicked: this.#kickHere(parsed.data.peerId, parsed.data.actor) });
+      },
+      [adminEvents.bans]: (request, ack) => {
+        const parsed = bansRequestSchema.safeParse(request);
+        if (typeof ack !== 'function' || !parsed.success) return;
+        void this.#applyBanChange(parsed.data).then((disconnected) => ack({ node, disconnected }));
+      },
+    };
+    for (const [event, handler] of Object.entries(handlers)) ns.on(event, handler);
+    this.#cleanups.push(() => {
+      for (const [event, handler] of Object.entries(handlers)) ns.off(event, handler);
+    });
+  }
+
+  /** Another node changed the list: reread it (or, failing that, apply the change). */
+  async #applyBanChange(change: z.infer<typeof bansRequestSchema>): Promise<number> {
+    try {
+      await this.#shared?.sync();
+    } catch {
+      // Redis just carried the message, so this is rare: apply it here; the next sync settles it.
+      try {
+        if (change.op === 'ban') this.#o.bans.add(change.ban);
+        else this.#o.bans.remove(change.ban);
+      } catch (error) {
+        this.#o.logger.warn('ban list change from another node refused', {
+          ...change,
+          error: (error as Error).message,
+        });
+      }
+    }
+    return this.#disconnectBanned();
+  }
+
+  /**
+   * One request to every other node; resolves with the answers that came in time, and
+   * never later than HARD_TIMEOUT_MS (the adapter's publisher queues while Redis is away).
+   */
+  #ask(event: string, args: unknown[]): Promise<Answers> {
+    const redis = this.#o.redis;
+    if (!redis || !this.clustered)
+      return Promise.resolve({ answers: [], problem: null, unreachable: false });
+    if (redis.adapterPublisher.status !== 'ready' || redis.adapterSubscriber.status !== 'ready') {
+      return Promise.resolve({ answers: [], problem: UNREACHABLE_VIEW, unreachable: true });
+    }
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (result: Answers) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const timer = setTimeout(
+        () =>
+          finish({
+            answers: [],
+            problem: `no answer from the cluster within ${HARD_TIMEOUT_MS} ms`,
+            unreachable: true,
+          }),
+        HARD_TIMEOUT_MS,
+      );
+      const emit = this.#ns.serverSideEmit as unknown as (
+        this: AdminNamespace,
+        event: string,
+        ...rest: unknown[]
+      ) => boolean;
+      try {
+        emit.call(this.#ns, event, ...args, (error: Error | null, answers: unknown[]) =>
+          finish({
+            answers: Array.isArray(answers) ? answers : [],
+            problem: error
+              ? `some nodes did not answer within ${CLUSTER_REQUEST_TIMEOUT_MS} ms`
+              : null,
+            unreachable: false,
+          }),
+        );
+      } catch (error) {
+        finish({ answers: [], problem: (error as Error).message, unreachable: true });
+      }
+    });
+  }
+
+  #valid<T>(answers: unknown[], schema: z.ZodType<T>, what: string): T[] {
+    return answers.flatMap((answer) => {
+      const parsed = schema.safeParse(answer);
+      if (parsed.success) return [parsed.data];
+      this.#o.logger.warn('admin answer from another node refused', {
+        what,
+        issue: parsed.error.issues[0]?.message,
+      });
+      return [];
+    });
   }
 }

@@ -134,6 +134,30 @@ export class BanList extends EventEmitter<BanListEvents> {
     return true;
   }
 
+  /**
+   * Makes the list exactly `values` (the cluster's list, from Redis) and persists it if
+   * that changes anything. Each value goes through parseBan: what does not parse is left
+   * out and returned, for the caller to log. Bans already here keep their place in the
+   * file; new ones are appended in sorted order (a set has none).
+   */
+  replace(values: readonly string[]): { changed: boolean; rejected: string[] } {
+    const rejected: string[] = [];
+    const wanted = new Set<string>();
+    for (const value of values) {
+      try {
+        wanted.add(parseBan(value).text);
+      } catch {
+        rejected.push(value);
+      }
+    }
+    const kept = this.#bans.filter((ban) => wanted.has(ban));
+    const current = new Set(this.#bans);
+    const added = [...wanted].filter((ban) => !current.has(ban)).sort();
+    const changed = added.length > 0 || kept.length !== this.#bans.length;
+    if (changed) this.#commit([...kept, ...added]);
+    return { changed, rejected };
+  }
+
   /** Writes first, then changes memory: a failed write leaves both as they were. */
   #commit(next: string[]): void {
     writeAtomically(this.file, `${JSON.stringify(next, null, 2)}\n`);

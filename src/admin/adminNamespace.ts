@@ -1,24 +1,11 @@
-import type { Namespace } from 'socket.io';
 import type { Logger } from '../logging/createLogger.ts';
-import type {
-  AdminAck,
-  AdminClientToServerEvents,
-  AdminServerToClientEvents,
-  PeerSnapshot,
-  RoomSnapshot,
-} from '../protocol/adminProtocol.ts';
+import type { AdminAck, AdminServerToClientEvents } from '../protocol/adminProtocol.ts';
 import type { MainIoServer } from '../signaling/ioTypes.ts';
 import type { AdminAuth } from './AdminAuth.ts';
-import type { AdminService } from './AdminService.ts';
+import type { AdminNamespace, AdminService, AdminView } from './AdminService.ts';
 import { sessionFromCookie } from './AdminSessions.ts';
+import { AdminRequestError, ClusterUnreachableError } from './adminErrors.ts';
 import { BanSyntaxError } from './BanList.ts';
-
-type AdminNamespace = Namespace<
-  AdminClientToServerEvents,
-  AdminServerToClientEvents,
-  Record<string, never>,
-  { ip: string }
->;
 
 export type AdminNamespaceOptions = {
   io: MainIoServer;
@@ -31,23 +18,34 @@ export type AdminNamespaceOptions = {
   pollMs?: number;
 };
 
-function fail(error: unknown): AdminAck<never> {
-  if (error instanceof BanSyntaxError) return { ok: false, error: error.message };
-  return { ok: false, error: 'internal error' };
-}
-
 function asString(value: unknown): string | undefined {
   return typeof value === 'string' && value.length <= 256 ? value : undefined;
 }
 
+type Seen = { roomId: string; node: string; peer: AdminView['rooms'][number]['peers'][number] };
+
 /**
  * `/admin`: the live console. Authenticated in the handshake, by the session cookie the
- * admin page was served with or (scripts) by `auth.key`; pushes the room list, join/leave
- * events, stats every 2 s and every new log line.
+ * admin page was served with or (scripts) by `auth.key`; pushes the room list (every
+ * node's), join/leave events, the nodes, and this node's stats every 2 s and new log
+ * lines. In a cluster each node pushes to its own consoles only (`ns.local`): the
+ * adapter would otherwise hand every node's push to every console.
  */
 export function setUpAdminNamespace(options: AdminNamespaceOptions): () => void {
   const { service, auth, logger } = options;
   const ns = options.io.of('/admin') as unknown as AdminNamespace;
+
+  const fail = (what: string, error: unknown): AdminAck<never> => {
+    if (
+      error instanceof BanSyntaxError ||
+      error instanceof AdminRequestError ||
+      error instanceof ClusterUnreachableError
+    ) {
+      return { ok: false, error: error.message };
+    }
+    logger.error(`${what} failed`, { error: (error as Error).message });
+    return { ok: false, error: 'internal error' };
+  };
 
   ns.use((socket, next) => {
     const ip = options.resolveIp(socket);
@@ -67,44 +65,84 @@ export function setUpAdminNamespace(options: AdminNamespaceOptions): () => void 
     );
   });
 
-  let previous = new Map<string, { roomId: string; peer: PeerSnapshot }>();
-  let previousJson = '';
-  const index = (rooms: RoomSnapshot[]) =>
-    new Map(
-      rooms.flatMap((room) => room.peers.map((peer) => [peer.id, { roomId: room.id, peer }])),
+  let previous = new Map<string, Seen>();
+  let previousRooms = '';
+  let previousCluster = '';
+  const index = (view: AdminView) =>
+    new Map<string, Seen>(
+      view.rooms.flatMap((room) =>
+        room.peers.map((peer) => [peer.id, { roomId: room.id, node: room.node, peer }]),
+      ),
     );
+  const remember = (view: AdminView) => {
+    previous = index(view);
+    previousRooms = JSON.stringify(view.rooms);
+    previousCluster = JSON.stringify(view.cluster);
+  };
 
-  const poll = () => {
-    if (ns.sockets.size === 0) return;
-    const rooms = service.rooms();
-    const current = index(rooms);
+  const push = (view: AdminView) => {
+    const current = index(view);
+    // A node that is alive but did not answer has not lost its people: keep them as seen.
+    const alive = new Set(view.cluster.nodes.map((n) => n.id));
+    for (const [id, entry] of previous) {
+      if (!view.answered.has(entry.node) && alive.has(entry.node) && !current.has(id)) {
+        current.set(id, entry);
+      }
+    }
     for (const [id, entry] of current) {
-      if (!previous.has(id)) ns.emit('peerJoined', entry);
+      if (!previous.has(id))
+        ns.local.emit('peerJoined', { roomId: entry.roomId, peer: entry.peer });
     }
     for (const [id, entry] of previous) {
       if (!current.has(id)) {
-        ns.emit('peerLeft', { roomId: entry.roomId, peerId: id, nickname: entry.peer.nickname });
+        ns.local.emit('peerLeft', {
+          roomId: entry.roomId,
+          peerId: id,
+          nickname: entry.peer.nickname,
+        });
       }
     }
     previous = current;
-    const json = JSON.stringify(rooms);
-    if (json !== previousJson) {
-      previousJson = json;
-      ns.emit('rooms', rooms);
+    const rooms = JSON.stringify(view.rooms);
+    if (rooms !== previousRooms) {
+      previousRooms = rooms;
+      ns.local.emit('rooms', view.rooms);
     }
+    const cluster = JSON.stringify(view.cluster);
+    if (cluster !== previousCluster) {
+      previousCluster = cluster;
+      ns.local.emit('cluster', view.cluster);
+    }
+  };
+
+  // One view at a time: in a cluster each takes a round trip through Redis.
+  let polling = false;
+  const poll = () => {
+    if (polling || ns.sockets.size === 0) return;
+    polling = true;
+    service
+      .view()
+      .then((view) => {
+        if (ns.sockets.size > 0) push(view);
+      })
+      .catch((error: Error) => logger.error('admin view failed', { error: error.message }))
+      .finally(() => {
+        polling = false;
+      });
   };
   const pollTimer = setInterval(poll, options.pollMs ?? 1000);
   pollTimer.unref();
 
   const onSample = (sample: Parameters<AdminServerToClientEvents['stats']>[0]) => {
     if (ns.sockets.size === 0) return;
-    ns.emit('stats', sample);
+    ns.local.emit('stats', sample);
     void service.refreshLoss();
   };
   const onLine = (line: string) => {
-    if (ns.sockets.size > 0) ns.emit('log', line);
+    if (ns.sockets.size > 0) ns.local.emit('log', line);
   };
-  const onBans = (bans: readonly string[]) => ns.emit('bans', [...bans]);
+  // Every node sees the change (from Redis) and tells its own consoles.
+  const onBans = (bans: readonly string[]) => ns.local.emit('bans', [...bans]);
   service.stats.on('sample', onSample);
   service.logTail.on('line', onLine);
   service.bans.on('change', onBans);
@@ -112,49 +150,56 @@ export function setUpAdminNamespace(options: AdminNamespaceOptions): () => void 
   ns.on('connection', (socket) => {
     const actor = { via: 'console' as const, ip: socket.data.ip };
     logger.info('admin console connected', { ip: actor.ip });
-    const rooms = service.rooms();
-    if (ns.sockets.size === 1) {
-      previous = index(rooms);
-      previousJson = JSON.stringify(rooms);
-    }
-    socket.emit('hello', {
-      rooms,
-      bans: service.bans.list(),
-      stats: service.stats.history(),
-      logs: service.logTail.lines(),
-      startedAt: service.stats.startedAt,
-    });
+    void service.view().then(
+      (view) => {
+        if (!socket.connected) return;
+        if (ns.sockets.size === 1) remember(view);
+        socket.emit('hello', {
+          rooms: view.rooms,
+          cluster: view.cluster,
+          bans: service.bans.list(),
+          stats: service.stats.history(),
+          logs: service.logTail.lines(),
+          startedAt: service.stats.startedAt,
+        });
+      },
+      (error: Error) => logger.error('admin view failed', { error: error.message }),
+    );
     socket.on('kick', (request, ack) => {
       if (typeof ack !== 'function') return;
       const peerId = asString(request?.peerId);
       if (!peerId) return ack({ ok: false, error: 'peerId required' });
-      ack({ ok: true, data: { kicked: service.kick(peerId, actor) } });
+      service.kick(peerId, actor).then(
+        (kicked) => ack({ ok: true, data: { kicked } }),
+        (error) => ack(fail('kick', error)),
+      );
     });
     socket.on('ban', (request, ack) => {
       if (typeof ack !== 'function') return;
       const ip = asString(request?.ip);
       if (!ip) return ack({ ok: false, error: 'ip required' });
-      try {
-        ack({ ok: true, data: service.ban(ip, actor) });
-      } catch (error) {
-        if (!(error instanceof BanSyntaxError)) {
-          logger.error('ban failed', { error: (error as Error).message });
-        }
-        ack(fail(error));
-      }
+      service.ban(ip, actor).then(
+        (data) => ack({ ok: true, data }),
+        (error) => ack(fail('ban', error)),
+      );
     });
     socket.on('unban', (request, ack) => {
       if (typeof ack !== 'function') return;
       const ip = asString(request?.ip);
       if (!ip) return ack({ ok: false, error: 'ip required' });
-      try {
-        ack({ ok: true, data: { removed: service.unban(ip, actor) } });
-      } catch (error) {
-        if (!(error instanceof BanSyntaxError)) {
-          logger.error('unban failed', { error: (error as Error).message });
-        }
-        ack(fail(error));
-      }
+      service.unban(ip, actor).then(
+        (removed) => ack({ ok: true, data: { removed } }),
+        (error) => ack(fail('unban', error)),
+      );
+    });
+    socket.on('drain', (request, ack) => {
+      if (typeof ack !== 'function') return;
+      const node = asString(request?.node);
+      if (!node) return ack({ ok: false, error: 'node required' });
+      service.drain(node, actor).then(
+        (data) => ack({ ok: true, data }),
+        (error) => ack(fail('drain', error)),
+      );
     });
   });
 

@@ -8,7 +8,7 @@ import { NodeRegistry } from './NodeRegistry.ts';
 import { RelayChannel } from './RelayChannel.ts';
 import { type RelayedLink, type RelayedSession, RelayHost } from './RelayHost.ts';
 import { RemoteSession } from './RemoteSession.ts';
-import { RoomClaims } from './RoomClaims.ts';
+import { type Claim, RoomClaims } from './RoomClaims.ts';
 import type { RedisClients } from './redisClients.ts';
 
 export type ClusterNodeOptions = {
@@ -144,17 +144,23 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     if (this.draining && !mayRelay) {
       throw new UnavailableError('this server is handing its rooms over; try again');
     }
-    const candidate = this.#pick();
-    let claim: Awaited<ReturnType<RoomClaims['claim']>>;
-    try {
-      claim = await this.#claims.claim(roomId, candidate);
-    } catch (error) {
-      if (error instanceof UnavailableError) {
-        this.#o.logger.warn('room claim refused', { room: roomId, error: error.message });
-        throw error;
+    let claim: Claim | undefined;
+    let candidate: string;
+    const dead = new Set<string>();
+    do {
+      candidate = this.#pick(dead);
+      try {
+        claim = await this.#claims.claim(roomId, candidate);
+      } catch (error) {
+        if (error instanceof UnavailableError) {
+          this.#o.logger.warn('room claim refused', { room: roomId, error: error.message });
+          throw error;
+        }
+        throw unreachable();
       }
-      throw unreachable();
-    }
+      // Our list of nodes is a heartbeat old: that one has died since.
+      if (!claim) dead.add(candidate);
+    } while (!claim);
     const owner = claim.record.node;
     if (owner === this.nodeId) {
       if (this.draining) {
@@ -215,12 +221,13 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   }
 
   /** Least loaded node that takes rooms: people first, then rooms, then chance. */
-  #pick(): string {
+  #pick(dead: ReadonlySet<string>): string {
     type Candidate = Pick<NodeRecord, 'id' | 'draining' | 'load'>;
     const self: Candidate = { id: this.nodeId, draining: this.draining, load: this.#o.load() };
     const others: Candidate[] = [...this.#nodes.values()].filter((n) => n.id !== this.nodeId);
     const candidates = [self, ...others].filter(
       (node) =>
+        !dead.has(node.id) &&
         !node.draining &&
         node.load.rooms < node.load.maxRooms &&
         node.load.peers < node.load.maxPeers,

@@ -3,7 +3,8 @@ import { UnavailableError } from '../media/errors.ts';
 import { keys, RECORD_VERSION, type RoomRecord, roomRecordSchema } from './clusterRecords.ts';
 
 /**
- * Sets the claim unless a live node holds it; returns the claim in force. A record
+ * Sets the claim unless a live node holds it; returns the claim in force, or nil when
+ * the candidate itself is no longer alive (the caller picks again). A record
  * that does not decode is returned as it is (and refused by the caller), never replaced:
  * it may come from a newer node.
  */
@@ -14,6 +15,7 @@ if current then
   if not ok or type(record) ~= 'table' or type(record.node) ~= 'string' then return current end
   if redis.call('EXISTS', ARGV[3] .. record.node) == 1 then return current end
 end
+if redis.call('EXISTS', ARGV[3] .. ARGV[4]) == 0 then return false end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]`;
 
@@ -35,7 +37,8 @@ declare module 'ioredis' {
       record: string,
       leaseMs: number,
       nodePrefix: string,
-    ): Result<string, Context>;
+      candidate: string,
+    ): Result<string | null, Context>;
     ghosttalkRenew(key: string, record: string, leaseMs: number): Result<number, Context>;
     ghosttalkRelease(key: string, record: string): Result<number, Context>;
   }
@@ -58,17 +61,19 @@ export class RoomClaims {
 
   /**
    * The room's claim: the one in force, or a new one for `candidate` if none is (or its
-   * node is dead). Atomic in Redis, so simultaneous first joins through different nodes
+   * node is dead); undefined if `candidate` is dead too. Atomic in Redis, so simultaneous first joins through different nodes
    * all get the same answer.
    */
-  async claim(roomId: string, candidate: string): Promise<Claim> {
+  async claim(roomId: string, candidate: string): Promise<Claim | undefined> {
     const wanted: RoomRecord = { v: RECORD_VERSION, node: candidate, claimedAt: Date.now() };
     const raw = await this.#redis.ghosttalkClaim(
       keys.room(roomId),
       JSON.stringify(wanted),
       this.#leaseMs,
       keys.nodePrefix,
+      candidate,
     );
+    if (raw === null) return undefined;
     let parsed: ReturnType<typeof roomRecordSchema.safeParse> | undefined;
     try {
       parsed = roomRecordSchema.safeParse(JSON.parse(raw));

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { AdminAuth } from '../admin/AdminAuth.ts';
 import type { AdminService } from '../admin/AdminService.ts';
 import { SESSION_COOKIE, sessionFromCookie } from '../admin/AdminSessions.ts';
+import { AdminRequestError, ClusterUnreachableError } from '../admin/adminErrors.ts';
 import { BanSyntaxError } from '../admin/BanList.ts';
 import type { Logger } from '../logging/createLogger.ts';
 import { resolveClientIp, type TrustFunction } from './clientIp.ts';
@@ -200,33 +201,50 @@ export function createHttpApp(options: HttpAppOptions): Express {
           return;
         case 'stats':
           if (!readOnly) return methodNotAllowed(res, 'GET, HEAD, POST');
-          res.json(admin.statsJson());
+          res.json(await admin.statsJson());
           return;
         case 'logs':
           if (!readOnly) return methodNotAllowed(res, 'GET, HEAD, POST');
           res.json({ lines: admin.logTail.lines().map((line) => JSON.parse(line) as unknown) });
           return;
         case 'ban':
-        case 'unban': {
+        case 'unban':
+        case 'kick':
+        case 'drain': {
           if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
-          const target = param(req, 'ip');
+          const name = action === 'kick' ? 'peer' : action === 'drain' ? 'node' : 'ip';
+          const target = param(req, name);
           if (!target) {
-            res.status(400).json({ ok: false, error: 'ip is required' });
+            res.status(400).json({ ok: false, error: `${name} is required` });
             return;
           }
           try {
-            if (action === 'ban') res.json({ ok: true, ...admin.ban(target, actor) });
-            else res.json({ ok: true, removed: admin.unban(target, actor) });
+            if (action === 'ban') res.json({ ok: true, ...(await admin.ban(target, actor)) });
+            else if (action === 'unban')
+              res.json({ ok: true, removed: await admin.unban(target, actor) });
+            else if (action === 'kick')
+              res.json({ ok: true, kicked: await admin.kick(target, actor) });
+            else res.json({ ok: true, ...(await admin.drain(target, actor)) });
           } catch (error) {
+            // Redis away: nothing changed, and trying again later is the answer.
+            if (error instanceof ClusterUnreachableError) {
+              res.status(503).set('Retry-After', '5').json({ ok: false, error: error.message });
+              return;
+            }
+            if (error instanceof AdminRequestError) {
+              res.status(error.status).json({ ok: false, error: error.message });
+              return;
+            }
             if (!(error instanceof BanSyntaxError)) throw error;
             res.status(400).json({ ok: false, error: error.message });
           }
           return;
         }
         default:
-          res
-            .status(400)
-            .json({ ok: false, error: 'unknown action: use stats, logs, ban or unban' });
+          res.status(400).json({
+            ok: false,
+            error: 'unknown action: use stats, logs, ban, unban, kick or drain',
+          });
       }
     },
   );

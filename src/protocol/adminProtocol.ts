@@ -2,7 +2,8 @@
  * The admin console's socket.io namespace (`/admin`), shared by the server and the
  * admin page (which imports it with `import type` only). The handshake carries the
  * session cookie of the admin page, or (scripts) the key: `io('/admin', { auth: { key } })`;
- * anything else fails the connection.
+ * anything else fails the connection. In a cluster, every node's console shows every
+ * node's rooms; kick, ban, unban and drain act on the whole cluster.
  */
 
 export type PeerSnapshot = {
@@ -28,9 +29,44 @@ export type PeerSnapshot = {
 
 export type RoomSnapshot = {
   id: string;
+  /** The node the room lives on (NODE_ID; without a cluster, this server's). */
+  node: string;
   createdAt: number;
   capacity: number;
   peers: PeerSnapshot[];
+};
+
+/** One node of a cluster as its last heartbeat in Redis described it. */
+export type NodeSnapshot = {
+  id: string;
+  /** Where its media is reached (RTC_ANNOUNCED_ADDRESS). */
+  mediaAddress: string;
+  draining: boolean;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  heartbeatAt: number;
+  load: {
+    rooms: number;
+    peers: number;
+    maxRooms: number;
+    maxPeers: number;
+    workerCpuPercent: number | null;
+  };
+};
+
+/** Whose view this is, and how complete. */
+export type ClusterStatus = {
+  /** The node that answered. */
+  node: string;
+  /** REDIS_URL is set. */
+  clustered: boolean;
+  /** Alive at the last heartbeat (this one included); empty without a cluster. */
+  nodes: NodeSnapshot[];
+  /**
+   * Why some nodes' rooms are missing from the view (Redis unreachable, nodes that did
+   * not answer in time); null when the view is whole.
+   */
+  problem: string | null;
 };
 
 export type StatsSample = {
@@ -50,7 +86,9 @@ export type StatsSample = {
 export type AdminAck<T> = { ok: true; data: T } | { ok: false; error: string };
 
 export type AdminHello = {
+  /** Every node's rooms, as far as they answered (see cluster.problem). */
   rooms: RoomSnapshot[];
+  cluster: ClusterStatus;
   bans: string[];
   /** Most recent last. */
   stats: StatsSample[];
@@ -62,11 +100,15 @@ export type AdminHello = {
 export type AdminServerToClientEvents = {
   /** Sent once right after the connection is accepted. */
   hello: (hello: AdminHello) => void;
-  /** The whole room list, whenever anything in it changed. */
+  /** The whole room list (every node's), whenever anything in it changed. */
   rooms: (rooms: RoomSnapshot[]) => void;
+  /** The nodes and the view's completeness, whenever they changed. */
+  cluster: (status: ClusterStatus) => void;
   peerJoined: (event: { roomId: string; peer: PeerSnapshot }) => void;
   peerLeft: (event: { roomId: string; peerId: string; nickname: string }) => void;
+  /** The ban list, shared by every node of a cluster. */
   bans: (bans: string[]) => void;
+  /** This node's samples and log lines only. */
   stats: (sample: StatsSample) => void;
   log: (line: string) => void;
 };
@@ -81,4 +123,6 @@ export type AdminClientToServerEvents = {
     ack: (response: AdminAck<{ ban: string; disconnected: number }>) => void,
   ) => void;
   unban: (request: { ip: string }, ack: (response: AdminAck<{ removed: boolean }>) => void) => void;
+  /** Asks a node of the cluster (this one included) to hand its rooms over and exit. */
+  drain: (request: { node: string }, ack: (response: AdminAck<{ node: string }>) => void) => void;
 };

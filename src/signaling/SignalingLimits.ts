@@ -1,4 +1,10 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+} from 'rate-limiter-flexible';
 import { clientKey } from '../net/addresses.ts';
 import { SignalingError } from './SignalingError.ts';
 
@@ -17,7 +23,10 @@ export type SignalingLimitSettings = {
   ipv6Prefix: number;
 };
 
-async function take(limiter: RateLimiterMemory, key: string): Promise<boolean> {
+/** Keys of the shared (Redis) budgets: `gt:rl:<limiter>:<address key>`. */
+const KEY_PREFIX = 'gt:rl:';
+
+async function take(limiter: RateLimiterAbstract, key: string): Promise<boolean> {
   try {
     await limiter.consume(key);
     return true;
@@ -27,27 +36,44 @@ async function take(limiter: RateLimiterMemory, key: string): Promise<boolean> {
   }
 }
 
+/**
+ * Per-address and per-socket budgets. With a Redis client (a cluster), the per-address
+ * ones (connections, joins, room creations) are shared by every node, so a client cannot
+ * multiply them by spreading over nodes. While Redis is away each falls back to an
+ * in-memory limiter with the same budget on each node (rate-limiter-flexible's
+ * insuranceLimiter): limits still hold, per node, and nothing waits for Redis.
+ * Per-socket message budgets and open-socket counts stay in memory: a socket lives on
+ * one node, and a count of open sockets must not outlive a crashed node in Redis.
+ */
 export class SignalingLimits {
   readonly settings: SignalingLimitSettings;
-  readonly #connections: RateLimiterMemory;
-  readonly #joins: RateLimiterMemory;
-  readonly #roomCreations: RateLimiterMemory;
+  readonly #connections: RateLimiterAbstract;
+  readonly #joins: RateLimiterAbstract;
+  readonly #roomCreations: RateLimiterAbstract;
   readonly #messages: RateLimiterMemory;
   readonly #openSockets = new Map<string, number>();
 
   /** Defaults (in the settings table) are generous enough for an honest client that
-   * reconnects with backoff, and tight enough that one address cannot flood the server. */
-  constructor(settings: SignalingLimitSettings) {
+   * reconnects with backoff, and tight enough that one address cannot flood the server.
+   * `store`: the cluster's command client (no offline queue, short timeout). */
+  constructor(settings: SignalingLimitSettings, store?: Redis) {
     this.settings = settings;
-    this.#connections = new RateLimiterMemory({
-      points: settings.connectionsPerIpPerMinute,
-      duration: 60,
-    });
-    this.#joins = new RateLimiterMemory({ points: settings.joinsPerIpPerMinute, duration: 60 });
-    this.#roomCreations = new RateLimiterMemory({
-      points: settings.roomCreationsPerIpPerMinute,
-      duration: 60,
-    });
+    const perAddress = (name: string, points: number): RateLimiterAbstract => {
+      const duration = 60;
+      if (!store) return new RateLimiterMemory({ points, duration });
+      return new RateLimiterRedis({
+        storeClient: store,
+        keyPrefix: `${KEY_PREFIX}${name}`,
+        points,
+        duration,
+        // Not connected: straight to the insurance, rather than a command that fails.
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory({ points, duration }),
+      });
+    };
+    this.#connections = perAddress('connections', settings.connectionsPerIpPerMinute);
+    this.#joins = perAddress('joins', settings.joinsPerIpPerMinute);
+    this.#roomCreations = perAddress('rooms', settings.roomCreationsPerIpPerMinute);
     this.#messages = new RateLimiterMemory({
       points: settings.messagesPerSocketPer10s,
       duration: 10,

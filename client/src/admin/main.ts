@@ -1,7 +1,10 @@
 import { io, type Socket } from 'socket.io-client';
 import type {
+  AdminAck,
   AdminClientToServerEvents,
   AdminServerToClientEvents,
+  ClusterStatus,
+  NodeSnapshot,
   PeerSnapshot,
   RoomSnapshot,
   StatsSample,
@@ -55,6 +58,12 @@ const statusEl = byId<HTMLSpanElement>('status');
 const summaryEl = byId<HTMLDListElement>('summary');
 const roomsEl = byId<HTMLDivElement>('rooms');
 const roomCountEl = byId<HTMLSpanElement>('room-count');
+const roomErrorEl = byId<HTMLParagraphElement>('room-error');
+const clusterCard = byId<HTMLElement>('cluster-card');
+const nodeCountEl = byId<HTMLSpanElement>('node-count');
+const clusterProblemEl = byId<HTMLParagraphElement>('cluster-problem');
+const nodeErrorEl = byId<HTMLParagraphElement>('node-error');
+const nodesEl = byId<HTMLDivElement>('nodes');
 const bansEl = byId<HTMLUListElement>('bans');
 const logEl = byId<HTMLPreElement>('log');
 const banForm = byId<HTMLFormElement>('ban-form');
@@ -65,6 +74,7 @@ const peersCanvas = byId<HTMLCanvasElement>('chart-peers');
 
 let stats: StatsSample[] = [];
 let rooms: RoomSnapshot[] = [];
+let cluster: ClusterStatus | undefined;
 let startedAt = Date.now();
 
 // Same origin: the WebSocket handshake carries the session cookie.
@@ -105,6 +115,8 @@ function renderSummary(): void {
     ['Node CPU', latest ? `${latest.processCpuPercent}%` : '–'],
     ['Node memory', bytes(latest?.processRssBytes)],
   ];
+  // Rooms and people are the cluster's; the rest is the node this console is connected to.
+  if (cluster?.clustered) items.unshift(['Connected to node', cluster.node]);
   summaryEl.replaceChildren(
     ...items.map(([term, value]) => {
       const pair = el('div');
@@ -139,6 +151,28 @@ function action(label: string, run: () => Promise<void>): HTMLButtonElement {
   return button;
 }
 
+/** Shows a refused action's reason (cluster unreachable, unknown node...) under `target`. */
+function showError(target: HTMLElement, response: AdminAck<unknown> | undefined): void {
+  if (response?.ok) {
+    target.hidden = true;
+    return;
+  }
+  target.textContent = response ? response.error : 'no answer from the server';
+  target.hidden = false;
+}
+
+/** Emits with a timeout; a timeout is an answer too (undefined). */
+async function ask<E extends 'kick' | 'drain' | 'unban'>(
+  event: E,
+  request: Parameters<AdminClientToServerEvents[E]>[0],
+): Promise<AdminAck<unknown> | undefined> {
+  const emit = socket.timeout(5000).emitWithAck as unknown as (
+    event: E,
+    request: Parameters<AdminClientToServerEvents[E]>[0],
+  ) => Promise<AdminAck<unknown>>;
+  return emit.call(socket, event, request).catch(() => undefined);
+}
+
 function peerRow(peer: PeerSnapshot): HTMLTableRowElement {
   const row = el('tr');
   const connection = [peer.connection.iceState, peer.connection.protocol]
@@ -155,7 +189,7 @@ function peerRow(peer: PeerSnapshot): HTMLTableRowElement {
   const actions = el('td');
   actions.append(
     action('Kick', async () => {
-      await socket.timeout(5000).emitWithAck('kick', { peerId: peer.id });
+      showError(roomErrorEl, await ask('kick', { peerId: peer.id }));
     }),
     ' ',
     action('Ban IP', async () => {
@@ -176,10 +210,12 @@ function renderRooms(): void {
   roomsEl.replaceChildren(
     ...rooms.map((room) => {
       const table = el('table');
+      // Which node it lives on matters only when there are several.
+      const where = cluster?.clustered ? ` · on ${room.node}` : '';
       table.append(
         el(
           'caption',
-          `${room.id} · ${room.peers.length}/${room.capacity} · open ${since(room.createdAt)}`,
+          `${room.id} · ${room.peers.length}/${room.capacity} · open ${since(room.createdAt)}${where}`,
         ),
       );
       const head = el('tr');
@@ -194,6 +230,61 @@ function renderRooms(): void {
   );
 }
 
+function nodeRow(node: NodeSnapshot, self: string): HTMLTableRowElement {
+  const row = el('tr');
+  const { load } = node;
+  const cells = [
+    el('td', node.id === self ? `${node.id} (this one)` : node.id),
+    el('td', node.mediaAddress),
+    el('td', `${load.rooms}/${load.maxRooms}`),
+    el('td', `${load.peers}/${load.maxPeers}`),
+    el('td', load.workerCpuPercent === null ? '–' : `${load.workerCpuPercent}%`),
+    el('td', node.draining ? 'draining' : 'serving'),
+    el('td', `${since(node.heartbeatAt)} ago`),
+  ];
+  const actions = el('td');
+  if (!node.draining) {
+    actions.append(
+      action('Drain', async () => {
+        if (!confirm(`Drain ${node.id}? Its rooms move to other nodes, then it exits.`)) return;
+        showError(nodeErrorEl, await ask('drain', { node: node.id }));
+      }),
+    );
+  }
+  row.append(...cells, actions);
+  return row;
+}
+
+function renderCluster(): void {
+  if (!cluster?.clustered) {
+    clusterCard.hidden = true;
+    return;
+  }
+  clusterCard.hidden = false;
+  nodeCountEl.textContent = `(${cluster.nodes.length})`;
+  clusterProblemEl.textContent = cluster.problem ?? '';
+  clusterProblemEl.hidden = cluster.problem === null;
+  const table = el('table');
+  const head = el('tr');
+  for (const title of [
+    'Node',
+    'Media',
+    'Rooms',
+    'People',
+    'Worker CPU',
+    'State',
+    'Heartbeat',
+    '',
+  ]) {
+    head.append(el('th', title));
+  }
+  table.append(el('thead'), el('tbody'));
+  table.tHead?.append(head);
+  const self = cluster.node;
+  table.tBodies[0]?.append(...cluster.nodes.map((node) => nodeRow(node, self)));
+  nodesEl.replaceChildren(table);
+}
+
 function renderBans(bans: string[]): void {
   if (bans.length === 0) {
     bansEl.replaceChildren(el('li', 'Nobody is banned.', 'muted'));
@@ -205,7 +296,7 @@ function renderBans(bans: string[]): void {
       item.append(
         el('span', ban),
         action('Unban', async () => {
-          await socket.timeout(5000).emitWithAck('unban', { ip: ban });
+          showError(banError, await ask('unban', { ip: ban }));
         }),
       );
       return item;
@@ -235,10 +326,12 @@ function appendLog(line: string): void {
 socket.on('hello', (hello) => {
   startedAt = hello.startedAt;
   rooms = hello.rooms;
+  cluster = hello.cluster;
   stats = hello.stats;
   logEl.replaceChildren();
   for (const line of hello.logs) appendLog(line);
   renderBans(hello.bans);
+  renderCluster();
   renderRooms();
   renderSummary();
   renderCharts();
@@ -247,6 +340,10 @@ socket.on('rooms', (next) => {
   rooms = next;
   renderRooms();
   renderSummary();
+});
+socket.on('cluster', (next) => {
+  cluster = next;
+  renderCluster();
 });
 socket.on('stats', (sample) => {
   stats.push(sample);
