@@ -4,7 +4,7 @@
  * bench/results/latest.{json,md,svg,png} plus a dated copy of the JSON.
  *
  *   --short          fewer, shorter steps
- *   --only=a,b       run only some phases: forwarding, baseline, capacity, joins, twoWorker
+ *   --only=a,b       run only some phases: forwarding, baseline, capacity, joins, twoWorker, cluster
  *   --out=DIR        results folder (default bench/results)
  *
  * MEDIASOUP_WORKER_BIN=<path> benchmarks another worker build (mediasoup reads it).
@@ -12,6 +12,7 @@
 import { parseArgs } from 'node:util';
 import { type BaselineResult, measureBaseline } from './lib/baseline.ts';
 import { type CapacityResult, findCapacity, type Pattern } from './lib/capacity.ts';
+import { type ClusterResult, measureCluster } from './lib/cluster.ts';
 import { type ForwardingCostResult, measureForwardingCost } from './lib/forwardingCost.ts';
 import { type BigRoomResult, measureGhostTalkBigRoom } from './lib/ghostTalkBigRoom.ts';
 import { GhostTalkRooms } from './lib/ghostTalkRooms.ts';
@@ -23,7 +24,7 @@ import { buildResults, writeResults } from './lib/report.ts';
 import { SrtpReceivers } from './lib/srtpLoad.ts';
 import { measureTwoWorkerRoom, type TwoWorkerRoomResult } from './lib/twoWorkerRoom.ts';
 
-const PHASES = ['forwarding', 'baseline', 'capacity', 'joins', 'twoWorker'] as const;
+const PHASES = ['forwarding', 'baseline', 'capacity', 'joins', 'twoWorker', 'cluster'] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values } = parseArgs({
@@ -49,6 +50,7 @@ const plan = short
       joins: { rooms: 2, sequential: 4, bursts: [5], heapPeers: 20 },
       twoWorker: { peers: 60, talkers: 2, rounds: 1, windowMs: 2500 },
       bigRoom: { talkers: 2, listeners: 8, windowMs: 3000 },
+      cluster: { joins: 6, concurrency: 4, seconds: 2 },
     }
   : {
       forwarding: { producers: 5, consumersPerProducer: 20, rounds: 4, windowMs: 4000 },
@@ -57,6 +59,7 @@ const plan = short
       joins: { rooms: 4, sequential: 24, bursts: [5, 5, 10, 10], heapPeers: 100 },
       twoWorker: { peers: 200, talkers: 4, rounds: 3, windowMs: 4000 },
       bigRoom: { talkers: 2, listeners: 40, windowMs: 8000 },
+      cluster: { joins: 30, concurrency: 8, seconds: 6 },
     };
 
 const patterns: Pattern[] = [
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
   let joins: JoinsResult | undefined;
   let twoWorker: TwoWorkerRoomResult | undefined;
   let bigRoom: BigRoomResult | undefined;
+  let cluster: ClusterResult | undefined;
 
   const load = await LoadGenerator.start();
   try {
@@ -144,6 +148,11 @@ async function main(): Promise<void> {
     bigRoom = await measureGhostTalkBigRoom({ ...plan.bigRoom, log });
   }
 
+  if (only.has('cluster')) {
+    log('Cluster: 3 nodes on one redis-server vs a single node (signaling joins)');
+    cluster = await measureCluster({ ...plan.cluster, log });
+  }
+
   const results = buildResults({
     machine,
     mode: short ? 'short' : 'full',
@@ -154,6 +163,7 @@ async function main(): Promise<void> {
     joins,
     twoWorker,
     bigRoom,
+    cluster,
   });
   const files = await writeResults(results, values.out as string);
   process.stdout.write(`\n${files.markdown}\n`);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { BaselineResult } from './baseline.ts';
 import type { CapacityResult } from './capacity.ts';
 import { MAX_LOSS_PCT, MAX_WORKER_CPU_PCT } from './capacity.ts';
+import type { ClusterResult } from './cluster.ts';
 import type { ForwardingCostResult } from './forwardingCost.ts';
 import type { BigRoomResult } from './ghostTalkBigRoom.ts';
 import type { JoinsResult } from './joins.ts';
@@ -29,6 +30,7 @@ type Inputs = {
   joins?: JoinsResult;
   twoWorker?: TwoWorkerRoomResult;
   bigRoom?: BigRoomResult;
+  cluster?: ClusterResult;
 };
 
 const perCore = (us: number | undefined) =>
@@ -88,6 +90,7 @@ export function buildResults(inputs: Inputs) {
   return {
     machine: inputs.machine,
     mode: inputs.mode,
+    cluster: inputs.cluster ?? null,
     durationS: inputs.durationS,
     producers:
       'plain RTP from Node dgram into PlainTransports (comedia), Opus-sized 100-byte payloads, 50 packets/s per talker, ssrc-audio-level extension',
@@ -269,6 +272,25 @@ export function markdown(r: Results): string {
       'Large room, bare mediasoup at scale: 1 vs 2 workers',
       `${t.peers} peers, ${t.talkers} talking (${t.consumers} consumers): 1 worker ${t.oneWorker.workerCpuPct} %, 2 workers ${t.twoWorkers.perWorkerCpuPct.join(' % + ')} %`,
       `busiest worker ×${t.busiestWorkerRatio}, total CPU ×${t.cpuRatio}; loss ${t.oneWorker.lossPct} % vs ${t.twoWorkers.lossPct} %; transit p99 ${t.oneWorker.latencyMs.p99} vs ${t.twoWorkers.latencyMs.p99} ms`,
+    ]);
+  }
+  const c = r.cluster;
+  if (c) {
+    const p = c.perJoin;
+    rows.push([
+      "Cluster: join through the room's node vs another (relayed) node",
+      `p50 ${c.joinMs.ownNode.p50} vs ${c.joinMs.otherNode.p50} ms (+${c.joinMs.extraMsP50}); p95 ${c.joinMs.ownNode.p95} vs ${c.joinMs.otherNode.p95} ms (+${c.joinMs.extraMsP95})`,
+      `signaling join (request to ack), ${c.joinMs.ownNode.n} + ${c.joinMs.otherNode.n} joins, ${c.nodes} nodes on one Redis`,
+    ]);
+    rows.push([
+      'Cluster: Redis commands / Node CPU per join',
+      `single node 0 / ${p.singleNode.nodeCpuMs} ms · own node ${p.clusterOwnNode.redisCommands} / ${p.clusterOwnNode.nodeCpuMs} ms · relayed ${p.clusterOtherNode.redisCommands} / ${p.clusterOtherNode.nodeCpuMs} ms · new room ${p.clusterNewRoom.redisCommands} / ${p.clusterNewRoom.nodeCpuMs} ms`,
+      `connect + join + leave; Node CPU summed over all nodes; Redis CPU per relayed join ${p.clusterOtherNode.redisCpuMs} ms`,
+    ]);
+    rows.push([
+      'Cluster: joins per second, 3 nodes vs 1',
+      `${c.joinsPerSecond.cluster} vs ${c.joinsPerSecond.singleNode} (×${c.joinsPerSecond.ratio})`,
+      `${c.joinsPerSecond.concurrency} clients for ${c.joinsPerSecond.seconds} s. ${c.note}`,
     ]);
   }
   const table = [
