@@ -17,6 +17,7 @@ import { RequestError, type Signaling } from './signaling.ts';
 
 /** About a minute and a half of SERVER_BUSY answers before a rejoin gives up. */
 const REJOIN_ATTEMPTS = 20;
+const RETRYABLE: ReadonlySet<string> = new Set(['SERVER_BUSY', 'TIMEOUT']);
 
 export type CallState =
   | { kind: 'joining' }
@@ -520,13 +521,10 @@ export class Call extends Emitter<CallEvents> {
     this.join().catch((error: unknown) => {
       if (this.state.kind !== 'reconnecting') return;
       if (error instanceof RequestError && error.code === 'DISCONNECTED') return; // next 'connect'
-      // A busy or moving server (a cluster node handing its rooms over, Redis away) is
-      // temporary: keep trying, a little slower each time, before giving up.
-      if (
-        error instanceof RequestError &&
-        error.code === 'SERVER_BUSY' &&
-        attempt < REJOIN_ATTEMPTS
-      ) {
+      // A busy, moving or unanswering server (a cluster node handing its rooms over or
+      // just gone, Redis away) is temporary: keep trying, a little slower each time.
+      const retryable = error instanceof RequestError && RETRYABLE.has(error.code);
+      if (retryable && attempt < REJOIN_ATTEMPTS) {
         this.#setState({ kind: 'reconnecting', attempt: attempt + 1 });
         const delay = Math.min(500 * 2 ** (attempt - 1), 5_000) * (0.75 + Math.random() / 2);
         window.setTimeout(() => {
