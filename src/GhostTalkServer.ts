@@ -201,7 +201,9 @@ export class GhostTalkServer {
         isHealthy: () => workers.healthy,
         draining: () => cluster?.draining ?? false,
         degradedReasons: () =>
-          [logFile?.problem, certificate?.problem].filter((p): p is string => p !== undefined),
+          [logFile?.problem, certificate?.problem, cluster?.problem].filter(
+            (p): p is string => p !== undefined,
+          ),
         trust,
         allowedOrigins: config.allowedOrigins,
         isBanned: (ip) => bans.isBanned(ip),

@@ -276,6 +276,15 @@ describe('while Redis is away', () => {
       );
 
       await redis.stop();
+      // Still serving (its own rooms), but it says what is missing.
+      const health = await waitFor('/healthz to say Redis is away', async () => {
+        const body = (await (await fetch(`${ownerNode.url}/healthz`)).json()) as {
+          status: string;
+          reasons?: string[];
+        };
+        return body.status === 'degraded' ? body : undefined;
+      });
+      assert.match(String(health.reasons), /redis/);
       // A join for a room that lives here needs no Redis.
       const local = await join(direct, roomId, 'direct');
       assert.equal(local.peers.length, 2);

@@ -115,6 +115,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     return this.#registry.draining;
   }
 
+  /** Why the cluster cannot be used right now, if it cannot (for /healthz). */
+  get problem(): string | undefined {
+    return this.#redisUp ? undefined : 'redis unreachable: new rooms and relayed requests wait';
+  }
+
   /** The nodes alive at the last heartbeat (this one included). */
   get nodes(): readonly NodeRecord[] {
     return [...this.#nodes.values()];
@@ -147,6 +152,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     let claim: Claim | undefined;
     let candidate: string;
     const dead = new Set<string>();
+    let selfRewritten = false;
     do {
       candidate = this.#pick(dead);
       try {
@@ -158,8 +164,16 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         }
         throw unreachable();
       }
-      // Our list of nodes is a heartbeat old: that one has died since.
-      if (!claim) dead.add(candidate);
+      if (!claim) {
+        if (candidate === this.nodeId && !selfRewritten) {
+          // Our own record is missing (Redis came back empty): write it, try again.
+          selfRewritten = true;
+          await this.#tick();
+          continue;
+        }
+        // Our list of nodes is a heartbeat old: that one has died since.
+        dead.add(candidate);
+      }
     } while (!claim);
     const owner = claim.record.node;
     if (owner === this.nodeId) {

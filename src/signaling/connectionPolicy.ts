@@ -56,11 +56,18 @@ export function applyConnectionPolicy(io: MainIoServer, options: ConnectionPolic
     next();
   });
   io.use((socket, next) => {
-    void limits.allowConnection(socket.data.ip).then((allowed) => {
-      if (allowed) return next();
-      logger.warn('connection rate limited', { ip: socket.data.ip });
-      next(new Error('too many connections from your address, wait a minute'));
-    });
+    limits.allowConnection(socket.data.ip).then(
+      (allowed) => {
+        if (allowed) return next();
+        logger.warn('connection rate limited', { ip: socket.data.ip });
+        next(new Error('too many connections from your address, wait a minute'));
+      },
+      // A limiter that cannot answer must not leave the handshake hanging.
+      (error: Error) => {
+        logger.error('connection limit check failed', { error: error.message });
+        next(new Error('server busy, try again'));
+      },
+    );
   });
   // Last, so that a socket holds a slot only once nothing else can refuse it. A socket
   // that passes can still fail to connect (its transport closed meanwhile): the slot is

@@ -379,4 +379,6 @@ banForm.addEventListener('submit', async (event) => {
 setInterval(() => {
   renderSummary();
   if (rooms.length) renderRooms();
+  // Heartbeat ages too: a node (or Redis) that went quiet shows as growing older.
+  if (cluster?.clustered) renderCluster();
 }, 5000);
