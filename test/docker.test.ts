@@ -511,4 +511,44 @@ describe('deployment files agree with the config module', () => {
     }
     assert.equal(status, 2, 'no target: usage and exit 2');
   });
+  test('docker-compose.cluster.yml: Redis, two nodes and Caddy; nodes that differ where they must', () => {
+    const compose = parseYaml(read('docker-compose.cluster.yml')) as Compose;
+    const { redis, caddy } = compose.services;
+    const nodes = ['ghosttalk-a', 'ghosttalk-b'].map((n) => compose.services[n]);
+    assert.ok(redis && caddy && nodes.every(Boolean), 'redis, caddy and two nodes');
+    const shell = {
+      DOMAIN: 'voice.example.com',
+      REDIS_PASSWORD: 'a1b2c3d4e5f6',
+      NODE_A_ADDRESS: '203.0.113.10',
+      NODE_B_ADDRESS: '203.0.113.10',
+    };
+    const clusterOnly = new Set([...composeOnly, ...Object.keys(shell), 'GHOSTTALK_UPSTREAMS']);
+    for (const m of read('docker-compose.cluster.yml').matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)) {
+      const name = m[1] as string;
+      assert.ok(settingEnvNames.has(name) || clusterOnly.has(name), `compose \${${name}}`);
+    }
+    const envs = nodes.map((node) => serviceEnv(node as ComposeService, shell));
+    for (const env of envs) {
+      for (const name of Object.keys(env)) assert.ok(settingEnvNames.has(name), name);
+      assert.equal(settings.redisUrl.schema.safeParse(env.REDIS_URL).success, true, 'REDIS_URL');
+      assert.equal(settings.nodeId.schema.safeParse(env.NODE_ID).success, true, 'NODE_ID');
+      assert.ok(String(redis.environment?.REDIS_PASSWORD ?? '').includes('REDIS_PASSWORD'));
+    }
+    const [a, b] = envs as [Record<string, string>, Record<string, string>];
+    assert.notEqual(a.NODE_ID, b.NODE_ID, 'each node its own NODE_ID');
+    assert.notEqual(a.PORT, b.PORT, 'each node its own HTTP port');
+    // Worker i of a node takes RTC_UDP_PORT + i: room for the workers of either node.
+    assert.ok(Math.abs(Number(a.RTC_UDP_PORT) - Number(b.RTC_UDP_PORT)) >= 256, 'media ports');
+    assert.throws(() => serviceEnv(nodes[0] as ComposeService, {}), /REDIS_PASSWORD/);
+    // The load balancer sends each node's health check and traffic to the address it listens on.
+    const caddyEnv = serviceEnv(caddy, shell);
+    const adapted = execFileSync(
+      'caddy',
+      ['adapt', '--config', `${root}/config/Caddyfile.cluster`, '--adapter', 'caddyfile'],
+      { env: { PATH: process.env.PATH, ...caddyEnv }, encoding: 'utf8', stdio: 'pipe' },
+    );
+    for (const env of envs)
+      assert.ok(adapted.includes(`${env.HTTP_HOST}:${env.PORT}`), env.NODE_ID);
+    assert.match(adapted, /"\/healthz"/);
+  });
 });
