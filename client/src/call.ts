@@ -526,6 +526,15 @@ export class Call extends Emitter<CallEvents> {
       const retryable = error instanceof RequestError && RETRYABLE.has(error.code);
       if (retryable && attempt < REJOIN_ATTEMPTS) {
         this.#setState({ kind: 'reconnecting', attempt: attempt + 1 });
+        if ((error as RequestError).code === 'TIMEOUT') {
+          // Silence on an open socket: its server may have vanished without a word (a
+          // cluster node's host gone). A new connection reaches a live one; 'connect'
+          // then rejoins.
+          const socket = this.#signaling.socket;
+          socket.disconnect();
+          socket.connect();
+          return;
+        }
         const delay = Math.min(500 * 2 ** (attempt - 1), 5_000) * (0.75 + Math.random() / 2);
         window.setTimeout(() => {
           if (this.state.kind === 'reconnecting' && this.#signaling.connected)

@@ -264,9 +264,18 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       return;
     }
     this.#o.logger.info('redis connection restored');
-    // Messages sent meanwhile are lost: relayed clients resume, which resends all state.
-    for (const remote of [...this.#remotes.values()]) remote.resync();
     void this.#tick();
+    // Messages sent meanwhile are lost: relayed clients resume, which resends all state.
+    // Not at once: if Redis came back empty, every owner first claims its rooms again
+    // (at its own reconnect, within a heartbeat), or a resume could make a second room.
+    const resync = setTimeout(
+      () => {
+        if (this.#closed) return;
+        for (const remote of [...this.#remotes.values()]) remote.resync();
+      },
+      this.#o.leaseMs / 3 + 500,
+    );
+    resync.unref();
   }
 
   /** Heartbeat, claim renewal, and what vanished since the last one. */

@@ -22,6 +22,13 @@ export class MediaWorker extends EventEmitter<MediaWorkerEvents> {
   static async create(options: MediaWorkerOptions): Promise<MediaWorker> {
     const { index, rtcPort, listenIp, announcedAddress, logger } = options;
     const worker = await mediasoup.createWorker({ logLevel: 'warn' });
+    // mediasoup closes its workers itself on SIGINT/SIGTERM; the server decides the order
+    // instead (a cluster node hands its rooms over first, then closes the workers).
+    const { onSignal } = worker as unknown as { onSignal?: (signal: string) => void };
+    if (onSignal) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     try {
       const listen = { ip: listenIp, announcedAddress, port: rtcPort };
       const webRtcServer = await worker.createWebRtcServer({
