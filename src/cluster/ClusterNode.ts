@@ -56,6 +56,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
   #redisUp = true;
+  /** Until then, a node missing from Redis may just not have re-registered yet. */
+  #absenceTrustedFrom = 0;
   #closed = false;
 
   static async create(options: ClusterNodeOptions): Promise<ClusterNode> {
@@ -264,6 +266,9 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       return;
     }
     this.#o.logger.info('redis connection restored');
+    // A Redis that restarted empty lists no node until each heartbeats again: nobody is
+    // presumed dead before a whole lease has passed.
+    this.#absenceTrustedFrom = Date.now() + this.#o.leaseMs;
     void this.#tick();
     // Messages sent meanwhile are lost: relayed clients resume, which resends all state.
     // Not at once: if Redis came back empty, every owner first claims its rooms again
@@ -318,6 +323,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       logger.debug('cluster heartbeat failed', { error: (error as Error).message });
       return;
     }
+    if (Date.now() < this.#absenceTrustedFrom) return;
     const alive = new Set(this.#nodes.keys());
     for (const remote of [...this.#remotes.values()]) {
       if (!alive.has(remote.owner)) remote.ownerLost();
