@@ -488,7 +488,7 @@ describe('a cluster of three nodes behind a load balancer', { skip, timeout: 400
       // makes depends on the browser's cache, so each attempt adds one more.
       const p = person(onOwner);
       for (let attempt = 0; edges(ownerId).get(onOwner) !== ownerId; attempt++) {
-        assert.ok(attempt < 6, `${onOwner}'s signaling landed on the room's node ${ownerId}`);
+        assert.ok(attempt < 20, `${onOwner}'s signaling landed on the room's node ${ownerId}`);
         for (let k = 0; k <= attempt % 3; k++) await httpGet(n.lb, `${lbUrl()}/healthz`);
         await enter(p, lbUrl());
         await settled(p);
