@@ -320,7 +320,9 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       const nodes = await this.#registry.list();
       this.#nodes = new Map(nodes.map((node) => [node.id, node]));
     } catch (error) {
-      logger.debug('cluster heartbeat failed', { error: (error as Error).message });
+      // A beat still in flight at close must not write to a logger already closed.
+      if (!this.#closed)
+        logger.debug('cluster heartbeat failed', { error: (error as Error).message });
       return;
     }
     if (Date.now() < this.#absenceTrustedFrom) return;
