@@ -3,16 +3,23 @@ import type { Ack, RequestName, ServerToClientEvents } from '../protocol/protoco
 import type { ToOwner } from './clusterRecords.ts';
 import type { RelayChannel } from './RelayChannel.ts';
 
-/** What a relayed client looks like to the signaling layer on the room's node. */
+/**
+ * A client as a signaling session sees it. Relayed here from another node, or (as
+ * signaling's ClientLink, the same shape) a socket on this node.
+ */
 export type RelayedLink = {
   readonly id: string;
+  /** Resolved where the client connected (trusted proxies applied). */
   readonly ip: string;
+  /** Came over the relay from another node: it is never relayed again. */
   readonly relayed: true;
   emit<E extends keyof ServerToClientEvents>(
     event: E,
     ...args: Parameters<ServerToClientEvents[E]>
   ): void;
+  /** Closes the client's connection from our side. */
   disconnect(): void;
+  /** Where the client is now, for the admin side (kick, ban) to find it. */
   setPlace(place: { roomId: string; peerId: string } | undefined): void;
 };
 
