@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { collectOutput } from './mainProcess.ts';
 import { addNamespace, host, ip, removeNamespaces, type TestHost } from './netns.ts';
 import { waitFor } from './wait.ts';
 
@@ -97,14 +98,7 @@ export function run(
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = h.spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
+    const output = collectOutput(child);
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -112,7 +106,7 @@ export function run(
     });
     child.once('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout: output.out(), stderr: output.err() });
     });
   });
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { httpGet } from './clusterNetwork.ts';
-import { childEnv } from './mainProcess.ts';
+import { childEnv, collectOutput } from './mainProcess.ts';
 import type { TestHost } from './netns.ts';
 import { waitFor } from './wait.ts';
 
@@ -80,14 +80,7 @@ export function startNode(
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => {
-    stdout += c;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
-  });
+  const output = collectOutput(child);
   const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const hasExited = () => child.exitCode !== null || child.signalCode !== null;
   const url = `http://${host.address}:${NODE_PORT}`;
@@ -106,8 +99,7 @@ export function startNode(
     url,
     dataDir,
     child,
-    out: () => stdout,
-    err: () => stderr,
+    ...output,
     logLines: () =>
       readFileSync(join(dataDir, 'server.log'), 'utf8')
         .split('\n')
@@ -125,10 +117,12 @@ export function startNode(
         },
         { timeoutMs, intervalMs: 200 },
       ).catch((error: Error) => {
-        throw new Error(`${error.message}\n${stdout}${stderr}`);
+        throw new Error(`${error.message}\n${output.out()}${output.err()}`);
       });
       if (result === 'exited') {
-        throw new Error(`${options.nodeId} exited (${child.exitCode}):\n${stdout}${stderr}`);
+        throw new Error(
+          `${options.nodeId} exited (${child.exitCode}):\n${output.out()}${output.err()}`,
+        );
       }
     },
     stop,

@@ -20,6 +20,12 @@ export function startMain(env: Record<string, string>): MainProcess {
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const output = collectOutput(child);
+  return { child, ...output };
+}
+
+/** Everything a child writes to stdout and stderr, as it comes. */
+export function collectOutput(child: ChildProcess): { out: () => string; err: () => string } {
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (c: string) => {
@@ -28,7 +34,7 @@ export function startMain(env: Record<string, string>): MainProcess {
   child.stderr?.setEncoding('utf8').on('data', (c: string) => {
     stderr += c;
   });
-  return { child, out: () => stdout, err: () => stderr };
+  return { out: () => stdout, err: () => stderr };
 }
 
 /** Its exit code (null if killed by a signal); SIGKILLs it and rejects after `timeoutMs`. */
