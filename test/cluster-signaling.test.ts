@@ -178,6 +178,31 @@ describe('a cluster of nodes on one Redis', () => {
     await admin.del(`gt:room:${roomId}`);
   });
 
+  test('garbage on a relay channel is dropped, and the relay keeps working', async () => {
+    const roomId = 'garbage-room';
+    const host = await connect(a);
+    await join(host, roomId, 'host');
+    const owner = holders([a, b, c], roomId)[0] as string;
+    const edge = [a, b, c].find((n) => n.config.nodeId !== owner) as TestServer;
+    for (const junk of [
+      'not json',
+      '{"t":"req","from":"x","sid":"s","n":-1,"name":"join","payload":{},"ip":"1.2.3.4"}',
+      '{"t":"ack","sid":"s","n":0}x',
+      JSON.stringify({ t: 'req', from: 'e', sid: 's', n: 0, name: 'nope', payload: {}, ip: '' }),
+      JSON.stringify({ t: 'event', sid: 's', event: 'evil', args: [] }),
+    ]) {
+      await admin.publish(`gt:relay:${owner}`, junk);
+      await admin.publish(`gt:relay:${edge.config.nodeId}`, junk);
+    }
+    const guest = await connect(edge);
+    const answer = await join(guest, roomId, 'guest');
+    assert.deepEqual(
+      answer.peers.map((p) => p.nickname),
+      ['host'],
+    );
+    assert.ok(!a.server.closed && !b.server.closed && !c.server.closed);
+  });
+
   test('a room that empties releases its claim', async () => {
     const roomId = 'released-room';
     const s = await connect(b);
