@@ -143,6 +143,8 @@ export class GhostTalkServer {
           maxKbps: config.producerMaxKbps,
           windowMs: config.producerBudgetWindowMs,
         },
+        // A resume finds its place's node by it, in a room spanning nodes.
+        resumeTokenPrefix: redis ? `${config.nodeId}.` : undefined,
         logger,
       });
       const stats = new ServerStats({ rooms, workers });
@@ -159,8 +161,15 @@ export class GhostTalkServer {
             peers: rooms.peerCount,
             maxRooms: config.maxRooms,
             maxPeers: config.maxPeers,
+            consumers: workers.workers.reduce((sum, w) => sum + w.consumerCount, 0),
             workerCpuPercent: stats.latest()?.workerCpuPercent ?? null,
           }),
+          pipe: {
+            listenIp: config.pipeListenIp,
+            announcedAddress: config.pipeAnnouncedAddress,
+            portRange: config.pipePorts,
+          },
+          nodeConsumerBudget: config.nodeConsumerBudget,
           logger,
         });
       }

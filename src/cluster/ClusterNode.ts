@@ -5,10 +5,12 @@ import { UnavailableError } from '../media/errors.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
 import type { NodeLoad, NodeRecord } from './clusterRecords.ts';
 import { NodeRegistry } from './NodeRegistry.ts';
+import type { PipeSettings } from './PipeLink.ts';
 import { RelayChannel } from './RelayChannel.ts';
 import { type RelayedLink, type RelayedSession, RelayHost } from './RelayHost.ts';
 import { RemoteSession } from './RemoteSession.ts';
 import { type Claim, RoomClaims } from './RoomClaims.ts';
+import { RoomSpans } from './RoomSpans.ts';
 import type { RedisClients } from './redisClients.ts';
 
 export type ClusterNodeOptions = {
@@ -19,6 +21,10 @@ export type ClusterNodeOptions = {
   mediaAddress: string;
   rooms: RoomRegistry;
   load: () => NodeLoad;
+  /** Where this node's ends of pipes to other nodes listen (rooms spanning nodes). */
+  pipe: PipeSettings;
+  /** Consumers on this node past which a room's new people go to another node. */
+  nodeConsumerBudget: number;
   logger: Logger;
 };
 
@@ -47,6 +53,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   readonly #registry: NodeRegistry;
   readonly #claims: RoomClaims;
   readonly #channel: RelayChannel;
+  readonly #spans: RoomSpans;
   readonly #remotes = new Map<string, RemoteSession>();
   readonly #owned = new Map<string, Owned>();
   /** Rooms sent to each node since the last heartbeat: loads read from Redis lag. */
@@ -93,6 +100,17 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.#registry = registry;
     this.#claims = new RoomClaims(options.redis.command, options.leaseMs);
     this.#channel = channel;
+    this.#spans = new RoomSpans({
+      channel,
+      redis: options.redis.command,
+      nodeId: options.nodeId,
+      leaseMs: options.leaseMs,
+      rooms: options.rooms,
+      pipe: options.pipe,
+      nodeConsumerBudget: options.nodeConsumerBudget,
+      consumers: () => options.load().consumers,
+      logger: options.logger,
+    });
     channel.on('toEdge', (message) => this.#remotes.get(message.sid)?.receive(message));
     channel.on('toOwner', (message) => {
       if (message.t === 'drain') this.emit('drainRequested');
@@ -127,6 +145,16 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     return [...this.#nodes.values()];
   }
 
+  /** Rooms spanning nodes: who goes where, and the pipes between the nodes. */
+  get spans(): RoomSpans {
+    return this.#spans;
+  }
+
+  /** Alive at the last heartbeat. */
+  isAlive(nodeId: string): boolean {
+    return nodeId === this.nodeId || this.#nodes.has(nodeId);
+  }
+
   /** Relayed sessions open here, for clients connected through other nodes. */
   get hostedSessions(): number {
     return this.#host?.size ?? 0;
@@ -155,8 +183,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     let candidate: string;
     const dead = new Set<string>();
     let selfRewritten = false;
+    // A room whose node let it go may still have people on others: one of those takes it.
+    const holding = new Set(await this.#spans.members(roomId).catch(() => []));
     do {
-      candidate = this.#pick(dead);
+      candidate = this.#pick(dead, holding);
       try {
         claim = await this.#claims.claim(roomId, candidate);
       } catch (error) {
@@ -193,13 +223,17 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     return owner;
   }
 
-  /** A session with the room on `owner`, for one client connected here. */
-  openRemote(owner: string, ip: string): RemoteSession {
+  /**
+   * A session with the room on `owner`, for one client connected here; `placed` when
+   * `owner` holds a part of the room it does not own (sent there by placement).
+   */
+  openRemote(owner: string, ip: string, placed = false): RemoteSession {
     const session = new RemoteSession({
       channel: this.#channel,
       from: this.nodeId,
       owner,
       ip,
+      placed,
       onFinished: (s) => this.#remotes.delete(s.id),
     });
     this.#remotes.set(session.id, session);
@@ -232,12 +266,17 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     await Promise.all(
       owned.map(([roomId, { raw }]) => this.#claims.release(roomId, raw).catch(() => {})),
     );
-    for (const [roomId] of owned) this.#o.rooms.get(roomId)?.reset('the server is draining');
-    this.#o.logger.info('node draining', { rooms: owned.length });
+    // Parts of rooms spanning nodes go too: their people join afresh on the others.
+    const rooms = [...this.#o.rooms.values()];
+    for (const room of rooms) room.reset('the server is draining');
+    this.#o.logger.info('node draining', { rooms: rooms.length });
   }
 
-  /** Least loaded node that takes rooms: people first, then rooms, then chance. */
-  #pick(dead: ReadonlySet<string>): string {
+  /**
+   * Least loaded node that takes rooms (one of `preferred` if any can): people first,
+   * then rooms, then chance.
+   */
+  #pick(dead: ReadonlySet<string>, preferred: ReadonlySet<string>): string {
     type Candidate = Pick<NodeRecord, 'id' | 'draining' | 'load'>;
     const self: Candidate = { id: this.nodeId, draining: this.draining, load: this.#o.load() };
     const others: Candidate[] = [...this.#nodes.values()].filter((n) => n.id !== this.nodeId);
@@ -251,6 +290,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     if (candidates.length === 0) {
       throw new UnavailableError('every server is full or draining; try again later');
     }
+    const holding = candidates.filter((node) => preferred.has(node.id));
+    if (holding.length > 0) candidates.splice(0, candidates.length, ...holding);
     const score = (node: Candidate) =>
       node.load.peers + node.load.rooms + (this.#picks.get(node.id) ?? 0);
     const best = Math.min(...candidates.map(score));
@@ -325,7 +366,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         logger.debug('cluster heartbeat failed', { error: (error as Error).message });
       return;
     }
-    if (Date.now() < this.#absenceTrustedFrom) return;
+    const trusted = Date.now() >= this.#absenceTrustedFrom;
+    await this.#spans.beat(this.nodes, trusted).catch((error: Error) => {
+      if (!this.#closed) logger.debug('span renewal failed', { error: error.message });
+    });
+    if (!trusted) return;
     const alive = new Set(this.#nodes.keys());
     for (const remote of [...this.#remotes.values()]) {
       if (!alive.has(remote.owner)) remote.ownerLost();
@@ -338,6 +383,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#host?.close();
+    this.#spans.close();
     // Its clients reconnect through another node and take their places back.
     for (const remote of [...this.#remotes.values()]) remote.close('transport close');
     this.#channel.close();

@@ -2,10 +2,13 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/createLogger.ts';
 import { keys, type ToEdge, type ToOwner, toEdgeSchema, toOwnerSchema } from './clusterRecords.ts';
+import { type ToNode, toNodeSchema } from './spanMessages.ts';
 
 export type RelayChannelEvents = {
   toOwner: [message: ToOwner];
   toEdge: [message: ToEdge];
+  /** About a room spanning nodes. */
+  toNode: [message: ToNode];
 };
 
 /**
@@ -66,11 +69,16 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       this.emit('toEdge', edge.data);
       return;
     }
-    this.#logger.warn('relay message refused', { issue: edge.error.issues[0]?.message });
+    const node = toNodeSchema.safeParse(data);
+    if (node.success) {
+      this.emit('toNode', node.data);
+      return;
+    }
+    this.#logger.warn('relay message refused', { issue: node.error.issues[0]?.message });
   }
 
   /** Rejects while Redis is away (the command client has no offline queue). */
-  async send(nodeId: string, message: ToOwner | ToEdge): Promise<void> {
+  async send(nodeId: string, message: ToOwner | ToEdge | ToNode): Promise<void> {
     await this.#publisher.publish(keys.relayChannel(nodeId), JSON.stringify(message));
   }
 

@@ -13,6 +13,11 @@ export type RelayedLink = {
   readonly ip: string;
   /** Came over the relay from another node: it is never relayed again. */
   readonly relayed: true;
+  /**
+   * Sent here by the room's node (or by its resume token) although the room's claim is
+   * another node's: this node holds a part of a room spanning nodes.
+   */
+  readonly placed: boolean;
   emit<E extends keyof ServerToClientEvents>(
     event: E,
     ...args: Parameters<ServerToClientEvents[E]>
@@ -78,7 +83,8 @@ export class RelayHost {
         });
         return;
       }
-      hosted = { edge: from, session: this.#createSession(this.#link(sid, from, message.ip)) };
+      const link = this.#link(sid, from, message.ip, message.placed);
+      hosted = { edge: from, session: this.#createSession(link) };
       this.#hosted.set(sid, hosted);
     }
     void hosted.session.request(message.name, message.payload).then((ack) => {
@@ -96,7 +102,7 @@ export class RelayHost {
     }
   }
 
-  #link(sid: string, edge: string, ip: string): RelayedLink {
+  #link(sid: string, edge: string, ip: string, placed: boolean): RelayedLink {
     let hadPlace = false;
     let ending: 'gone' | 'drop' | undefined;
     const end = (t: 'gone' | 'drop') => {
@@ -119,6 +125,7 @@ export class RelayHost {
       id: sid,
       ip,
       relayed: true,
+      placed,
       emit: (event, ...args) => this.#send(edge, { t: 'event', sid, event, args }),
       disconnect: () => end('drop'),
       setPlace: (place) => {

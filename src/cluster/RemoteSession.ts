@@ -36,6 +36,7 @@ export class RemoteSession extends EventEmitter<RemoteSessionEvents> {
   readonly #channel: RelayChannel;
   readonly #from: string;
   readonly #ip: string;
+  readonly #placed: boolean;
   readonly #pending = new Map<
     number,
     { resolve: (ack: Ack<unknown>) => void; timer: NodeJS.Timeout }
@@ -49,6 +50,8 @@ export class RemoteSession extends EventEmitter<RemoteSessionEvents> {
     from: string;
     owner: string;
     ip: string;
+    /** The room's node sent this client there: a part of a room spanning nodes. */
+    placed: boolean;
     /** Called once nothing more can arrive for it (ended and no request in flight). */
     onFinished: (session: RemoteSession) => void;
   }) {
@@ -57,6 +60,7 @@ export class RemoteSession extends EventEmitter<RemoteSessionEvents> {
     this.#from = options.from;
     this.owner = options.owner;
     this.#ip = options.ip;
+    this.#placed = options.placed;
     this.#onFinished = options.onFinished;
   }
 
@@ -83,6 +87,7 @@ export class RemoteSession extends EventEmitter<RemoteSessionEvents> {
           name,
           payload,
           ip: this.#ip,
+          placed: this.#placed,
         })
         .catch(() =>
           this.#settle(n, unavailable('the cluster is unreachable; try again in a moment')),

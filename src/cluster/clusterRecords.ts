@@ -18,6 +18,8 @@ export const keys = {
   nodes: `${KEY_PREFIX}nodes`,
   room: (id: string) => `${KEY_PREFIX}room:${id}`,
   relayChannel: (nodeId: string) => `${KEY_PREFIX}relay:${nodeId}`,
+  /** Hash of the nodes holding part of a room → when each last said so. */
+  span: (roomId: string) => `${KEY_PREFIX}span:${roomId}`,
 };
 
 export const nodeIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
@@ -36,6 +38,8 @@ export const nodeRecordSchema = z.object({
     peers: z.number().int().min(0),
     maxRooms: z.number().int().min(0),
     maxPeers: z.number().int().min(0),
+    /** Consumers on its workers: what NODE_CONSUMER_BUDGET counts (0 from older nodes). */
+    consumers: z.number().int().min(0).default(0),
     workerCpuPercent: z.number().min(0).nullable(),
   }),
 });
@@ -63,6 +67,8 @@ export const toOwnerSchema = z.discriminatedUnion('t', [
     payload: z.unknown(),
     /** The client's address as the edge resolved it (trusted proxies applied). */
     ip: z.string().max(64),
+    /** Sent here by the room's node (or a resume token): a part of a room spanning nodes. */
+    placed: z.boolean().default(false),
   }),
   z.object({ t: z.literal('close'), from: nodeIdSchema, sid, reason: z.string().max(64) }),
   z.object({ t: z.literal('drain'), from: nodeIdSchema }),

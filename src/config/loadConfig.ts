@@ -2,12 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { ipFamily } from '../net/addresses.ts';
 import { DEFAULT_ADMIN_KEY, type SettingName, settings } from './settings.ts';
 
 type Parsed = { [K in SettingName]: z.output<(typeof settings)[K]['schema']> };
 
-export type Config = Omit<Parsed, 'rtcAnnouncedAddress' | 'nodeId'> & {
+export type Config = Omit<
+  Parsed,
+  'rtcAnnouncedAddress' | 'nodeId' | 'pipeListenIp' | 'pipeAnnouncedAddress'
+> & {
   rtcAnnouncedAddress: string;
+  pipeListenIp: string;
+  /** Always an IP: mediasoup connects pipe transports to addresses, not names. */
+  pipeAnnouncedAddress: string;
   /** NODE_ID, or one derived from the host name and port (used only with REDIS_URL). */
   nodeId: string;
   /** The default admin key was replaced by this random one: show it once on the console. */
@@ -156,7 +163,25 @@ export function loadConfig(
     `${hostname()
       .replace(/[^A-Za-z0-9_.-]/g, '-')
       .slice(0, 50)}-${parsed.port}`;
-  return { ...parsed, rtcAnnouncedAddress: announced, nodeId, adminKeyGenerated, production };
+  const pipeListenIp = parsed.pipeListenIp ?? parsed.rtcListenIp;
+  const pipeAnnouncedAddress =
+    parsed.pipeAnnouncedAddress ??
+    (ipFamily(announced) !== undefined ? announced : undefined) ??
+    (pipeListenIp !== '0.0.0.0' && pipeListenIp !== '::' ? pipeListenIp : primaryIPv4());
+  if (!pipeAnnouncedAddress) {
+    throw new ConfigError(
+      '-pipe-announced-address / PIPE_ANNOUNCED_ADDRESS: no IP found for other nodes to reach this one; set it',
+    );
+  }
+  return {
+    ...parsed,
+    rtcAnnouncedAddress: announced,
+    pipeListenIp,
+    pipeAnnouncedAddress,
+    nodeId,
+    adminKeyGenerated,
+    production,
+  };
 }
 
 /** The configuration with secrets masked, for the start-up log line. */

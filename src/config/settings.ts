@@ -325,6 +325,41 @@ export const settings = {
     schema: z.coerce.number().int().min(1000).max(60_000).default(6000),
     help: "How long a node's record and its room claims outlive its last heartbeat: a dead node's rooms move after this (default 6000)",
   },
+  nodeConsumerBudget: {
+    flag: 'node-consumer-budget',
+    env: 'NODE_CONSUMER_BUDGET',
+    schema: z.coerce.number().int().min(1).max(10_000_000).default(2000),
+    help: "Consumers on one node (all its workers) before a growing room's new people go to another node, over pipes between the two (default 2000; cluster only)",
+  },
+  pipeListenIp: {
+    flag: 'pipe-listen-ip',
+    env: 'PIPE_LISTEN_IP',
+    schema: ipAddress.optional(),
+    help: 'IP address the pipes to other nodes (rooms spanning nodes) bind to (default: -rtc-listen-ip)',
+  },
+  pipeAnnouncedAddress: {
+    flag: 'pipe-announced-address',
+    env: 'PIPE_ANNOUNCED_ADDRESS',
+    schema: ipAddress.optional(),
+    help: 'IP address other nodes send piped media to, reachable from them (default: -rtc-announced-address if it is an IP, else the pipe listen IP or the primary IPv4)',
+  },
+  pipePorts: {
+    flag: 'pipe-ports',
+    env: 'PIPE_PORTS',
+    schema: z
+      .string()
+      .regex(/^\d{1,5}-\d{1,5}$/, 'must be a range like 40000-40999')
+      .transform((value) => {
+        const [min, max] = value.split('-').map(Number) as [number, number];
+        return { min, max };
+      })
+      .refine(
+        ({ min, max }) => min >= 1 && min <= max && max <= 65535,
+        'must be low-high within 1-65535',
+      )
+      .default({ min: 40000, max: 40999 }),
+    help: 'UDP ports for pipes to other nodes, one per room and other node (default 40000-40999)',
+  },
   nodeEnv: {
     flag: 'node-env',
     env: 'NODE_ENV',

@@ -36,7 +36,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly sendTransport: Transport;
   readonly recvTransport: Transport;
   /** Proves a reconnecting client is this peer; only ever sent to its own client. */
-  readonly resumeToken = randomBytes(18).toString('base64url');
+  readonly resumeToken: string;
   producer: types.Producer | undefined;
   muted = false;
   readonly #consumers = new Map<string, types.Consumer>();
@@ -65,6 +65,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.nickname = options.nickname;
     this.ip = options.ip;
     this.rtpCapabilities = options.rtpCapabilities;
+    this.resumeToken = (options.resumeTokenPrefix ?? '') + randomBytes(18).toString('base64url');
     this.router = options.router;
     this.sendTransport = sendTransport;
     this.recvTransport = recvTransport;

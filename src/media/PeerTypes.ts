@@ -9,6 +9,8 @@ export type PeerOptions = {
   webRtcServer: types.WebRtcServer;
   /** bit/s the send transport's congestion feedback (REMB/TWCC) tells the sender it may use. */
   maxIncomingBitrate: number;
+  /** Put before the resume token (see RoomOptions). */
+  resumeTokenPrefix?: string;
 };
 
 export type PeerEvents = {

@@ -18,19 +18,27 @@ import type {
   Joined,
   JoinOptions,
   LeaveReason,
+  Member,
+  RemoteMember,
   Resumed,
   RoomEvents,
   RoomOptions,
 } from './RoomTypes.ts';
 import { SpeakingDetector } from './SpeakingDetector.ts';
 
-type Timing = Pick<RoomOptions, 'reconnectGraceMs' | 'joinTimeoutMs' | 'relayAddresses'>;
+type Timing = Pick<
+  RoomOptions,
+  'reconnectGraceMs' | 'joinTimeoutMs' | 'relayAddresses' | 'resumeTokenPrefix'
+>;
 
 /**
  * A voice room: who is in it, the seats being taken, and the two deadlines each peer
  * has (its media must connect within the join timeout; a dropped connection must come
  * back within the grace period). Where its media lives is RoomPlacement's job; who is
  * speaking, SpeakingDetector's. It knows nothing of sockets: it emits what happened.
+ *
+ * In a room spanning nodes this is one node's part of it: its own peers, plus the
+ * members the other nodes report, whose producers the cluster layer pipes in.
  */
 export class Room extends EventEmitter<RoomEvents> {
   readonly id: string;
@@ -44,8 +52,12 @@ export class Room extends EventEmitter<RoomEvents> {
   readonly #budget: ProducerBudgetLimits;
   /** Peers whose producer was closed over budget: they may not produce again. */
   readonly #overBudget = new WeakSet<Peer>();
-  /** producer id → id of the peer producing it. */
+  /** producer id → id of the peer (or remote member) producing it. */
   readonly #talkers = new Map<string, string>();
+  /** Members on other nodes, by id; each node's list replaces its previous one. */
+  readonly #remote = new Map<string, RemoteMember>();
+  /** Remote member id → its producer piped onto this room's main router. */
+  readonly #remoteProducers = new Map<string, types.Producer>();
   /** Two separate deadlines per peer, so one never cancels the other. */
   readonly #joinTimers = new Map<Peer, NodeJS.Timeout>();
   readonly #graceTimers = new Map<Peer, NodeJS.Timeout>();
@@ -101,9 +113,14 @@ export class Room extends EventEmitter<RoomEvents> {
     return this.#speaking.speaking;
   }
 
-  /** Seats taken: peers plus joins in progress. */
+  /** Members on other nodes (a room spanning nodes). */
+  get remoteMembers(): ReadonlyMap<string, RemoteMember> {
+    return this.#remote;
+  }
+
+  /** Seats taken: peers, joins in progress, and members on other nodes. */
   get occupancy(): number {
-    return this.#peers.size + this.#joining;
+    return this.#peers.size + this.#joining + this.#remote.size;
   }
 
   /** No peer and no join in progress: safe to close. */
@@ -141,6 +158,7 @@ export class Room extends EventEmitter<RoomEvents> {
       peer = await Peer.create({
         ...options,
         id: options.peerId,
+        resumeTokenPrefix: this.#timing.resumeTokenPrefix,
         router,
         webRtcServer: worker.webRtcServer,
         maxIncomingBitrate: this.#budget.maxKbps * 1000,
@@ -154,7 +172,7 @@ export class Room extends EventEmitter<RoomEvents> {
       throw error;
     }
     this.#joining -= 1;
-    const others = [...this.#peers.values()];
+    const others = this.#members();
     this.#peers.set(peer.id, peer);
     this.#watch(peer);
     this.#logger.info('peer joined', {
@@ -164,7 +182,14 @@ export class Room extends EventEmitter<RoomEvents> {
       ip: peer.ip,
     });
     this.emit('peerJoined', peer);
+    this.emit('rosterChanged');
     return { peer, others, consumers };
+  }
+
+  /** Everyone in the room as members, this node's peers first. */
+  #members(except?: Peer): Member[] {
+    const local = [...this.#peers.values()].filter((p) => p !== except);
+    return [...local, ...this.#remote.values()];
   }
 
   #watch(peer: Peer): void {
@@ -208,7 +233,7 @@ export class Room extends EventEmitter<RoomEvents> {
     }
     this.#clear(this.#graceTimers, peer);
     this.#logger.info('peer resumed', { room: this.id, peer: peerId });
-    return { peer, others: [...this.#peers.values()].filter((p) => p !== peer) };
+    return { peer, others: this.#members(peer) };
   }
 
   /**
@@ -219,21 +244,30 @@ export class Room extends EventEmitter<RoomEvents> {
   async #consumeAll(peer: Peer): Promise<types.Consumer[]> {
     for (;;) {
       const consumed = new Set([...peer.consumers.values()].map((c) => c.producerId));
-      const missing = [...this.#peers.values()].filter(
-        (p) => p.producer && !p.producer.closed && !consumed.has(p.producer.id),
-      );
+      const missing = this.#sources().filter(({ producer }) => !consumed.has(producer.id));
       if (missing.length === 0) break;
       const results = await Promise.allSettled(
-        missing.map((p) => this.#consume(peer, p, p.producer as types.Producer)),
+        missing.map(({ producer, router }) => this.#consume(peer, producer, router)),
       );
       for (const result of results) if (result.status === 'rejected') throw result.reason;
     }
     return [...peer.consumers.values()];
   }
 
-  /** The consumer `peer` has of `producerPeer`'s producer, wherever each one is. */
-  async #consume(peer: Peer, producerPeer: Peer, producer: types.Producer) {
-    await this.#placement.availableOn(producer, producerPeer.router, peer.router);
+  /** Every live producer a new peer hears, with the router it is on. */
+  #sources(): { producer: types.Producer; router: types.Router }[] {
+    const local = [...this.#peers.values()].flatMap((p) =>
+      p.producer && !p.producer.closed ? [{ producer: p.producer, router: p.router }] : [],
+    );
+    const remote = [...this.#remoteProducers.values()]
+      .filter((producer) => !producer.closed)
+      .map((producer) => ({ producer, router: this.router }));
+    return [...local, ...remote];
+  }
+
+  /** The consumer `peer` has of `producer` (on `from`), wherever each one is. */
+  async #consume(peer: Peer, producer: types.Producer, from: types.Router) {
+    await this.#placement.availableOn(producer, from, peer.router);
     return peer.consume(producer.id);
   }
 
@@ -267,24 +301,43 @@ export class Room extends EventEmitter<RoomEvents> {
     }
     peer.producer = producer;
     this.#talkers.set(producer.id, peerId);
-    producer.observer.once('close', () => this.#talkers.delete(producer.id));
+    producer.observer.once('close', () => {
+      this.#talkers.delete(producer.id);
+      if (this.#peers.get(peerId) === peer) this.emit('rosterChanged');
+    });
     this.#enforceBudget(peer, producer);
+    // Piped to the main router first: speaking detection and other nodes' pipes start there.
+    await this.#hearFrom(peerId, producer, peer.router, peer);
+    this.emit('rosterChanged');
+    return producer.id;
+  }
+
+  /**
+   * Speaking detection for a new producer (on `from`), and a paused consumer of it for
+   * every peer of this node but `except`, each told by newConsumer.
+   */
+  async #hearFrom(
+    talkerId: string,
+    producer: types.Producer,
+    from: types.Router,
+    except?: Peer,
+  ): Promise<void> {
     try {
-      await this.#placement.availableOn(producer, peer.router, this.router);
-      await this.#speaking.add(producer.id, peerId);
+      await this.#placement.availableOn(producer, from, this.router);
+      await this.#speaking.add(producer.id, talkerId);
     } catch (error) {
       this.#logger.warn('speaking detection unavailable for a producer', {
         room: this.id,
-        peer: peerId,
+        peer: talkerId,
         error: (error as Error).message,
       });
     }
     await Promise.all(
       [...this.#peers.values()]
-        .filter((other) => other !== peer)
+        .filter((other) => other !== except)
         .map(async (other) => {
           try {
-            const { consumer, created } = await this.#consume(other, peer, producer);
+            const { consumer, created } = await this.#consume(other, producer, from);
             // A peer that joined meanwhile already has it, in its join answer.
             if (created && this.#peers.get(other.id) === other) {
               this.emit('newConsumer', other, consumer);
@@ -298,7 +351,69 @@ export class Room extends EventEmitter<RoomEvents> {
           }
         }),
     );
-    return producer.id;
+  }
+
+  /**
+   * What `node` reports of its part of this room, replacing what it reported before:
+   * members that appear, change or vanish are announced to this node's peers.
+   */
+  setRemoteMembers(node: string, members: readonly RemoteMember[]): void {
+    if (this.#closed) return;
+    const next = new Map(members.map((m) => [m.id, m]));
+    for (const [id, old] of this.#remote) {
+      if (old.node !== node || next.has(id)) continue;
+      this.#remote.delete(id);
+      this.#dropRemoteProducer(id);
+      this.#speaking.forget(id);
+      this.emit('memberLeft', old);
+    }
+    for (const member of next.values()) {
+      const old = this.#remote.get(member.id);
+      // A member id is a peer's UUID: one on this node is never also reported by another.
+      if (this.#peers.has(member.id) || (old && old.node !== node)) continue;
+      this.#remote.set(member.id, member);
+      if (!old) this.emit('memberJoined', member);
+      else if (old.muted !== member.muted) this.emit('memberMuted', member);
+      if (old?.producerId && old.producerId !== member.producerId) {
+        this.#dropRemoteProducer(member.id);
+      }
+    }
+  }
+
+  /**
+   * `producer`, on this room's main router, carries a remote member's microphone (piped
+   * from its node): this node's peers get consumers of it. False if it is not wanted.
+   */
+  async addRemoteProducer(memberId: string, producer: types.Producer): Promise<boolean> {
+    const member = this.#remote.get(memberId);
+    if (this.#closed || !member || member.producerId !== producer.id) return false;
+    if (this.#remoteProducers.get(memberId) === producer) return true;
+    this.#dropRemoteProducer(memberId);
+    this.#remoteProducers.set(memberId, producer);
+    this.#talkers.set(producer.id, memberId);
+    producer.observer.once('close', () => {
+      this.#talkers.delete(producer.id);
+      if (this.#remoteProducers.get(memberId) === producer) this.#remoteProducers.delete(memberId);
+    });
+    await this.#hearFrom(memberId, producer, this.router);
+    return true;
+  }
+
+  #dropRemoteProducer(memberId: string): void {
+    const producer = this.#remoteProducers.get(memberId);
+    this.#remoteProducers.delete(memberId);
+    producer?.close();
+  }
+
+  /** This node's part of the room, as the other nodes it spans are told. */
+  localMembers(node: string): RemoteMember[] {
+    return [...this.#peers.values()].map((peer) => ({
+      id: peer.id,
+      nickname: peer.nickname,
+      muted: peer.muted,
+      node,
+      producerId: peer.producer && !peer.producer.closed ? peer.producer.id : null,
+    }));
   }
 
   /** Closes the producer once it sends past its budget; the rest of the room carries on. */
@@ -348,6 +463,7 @@ export class Room extends EventEmitter<RoomEvents> {
       await (muted ? peer.producer.pause() : peer.producer.resume());
     }
     this.emit('peerMuted', peer);
+    this.emit('rosterChanged');
   }
 
   leave(peerId: string, reason: LeaveReason = 'left'): void {
@@ -355,6 +471,7 @@ export class Room extends EventEmitter<RoomEvents> {
     if (!peer) return;
     this.#peers.delete(peerId);
     this.#forget(peer, reason);
+    this.emit('rosterChanged');
     if (this.idle) this.emit('empty');
   }
 
@@ -388,6 +505,7 @@ export class Room extends EventEmitter<RoomEvents> {
     });
     for (const peer of gone) this.#peers.delete(peer.id);
     for (const peer of gone) this.#forget(peer, 'mediaReset');
+    if (gone.length > 0) this.emit('rosterChanged');
     if (main) this.close();
     else if (this.idle) this.emit('empty');
   }

@@ -20,6 +20,8 @@ export type RoomRegistryOptions = {
   reconnectGraceMs: number;
   joinTimeoutMs: number;
   producerBudget: ProducerBudgetLimits;
+  /** In a cluster: this node's id and a dot, so a resume token tells where its place is. */
+  resumeTokenPrefix?: string;
   logger: Logger;
 };
 

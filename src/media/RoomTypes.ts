@@ -19,6 +19,8 @@ export type RoomOptions = {
   relayAddresses: ReadonlySet<string>;
   /** What each microphone may send; past it, its producer is closed. */
   producerBudget: ProducerBudgetLimits;
+  /** Put before each resume token (in a cluster: this node's id, so a resume finds it). */
+  resumeTokenPrefix?: string;
   logger: Logger;
 };
 
@@ -29,11 +31,20 @@ export type JoinOptions = {
   rtpCapabilities: types.RtpCapabilities;
 };
 
+/** Someone in the room as the others see them, wherever their media is. */
+export type Member = { readonly id: string; readonly nickname: string; readonly muted: boolean };
+
+/**
+ * Someone whose media is on another node (a room spanning nodes), as that node reported
+ * them: the producer, if any, is piped here by the cluster layer.
+ */
+export type RemoteMember = Member & { readonly node: string; readonly producerId: string | null };
+
 /** A new place: the peer, who was there before it, and paused consumers of their talkers. */
-export type Joined = { peer: Peer; others: Peer[]; consumers: types.Consumer[] };
+export type Joined = { peer: Peer; others: Member[]; consumers: types.Consumer[] };
 
 /** A place taken back after a dropped connection: same peer, same media. */
-export type Resumed = { peer: Peer; others: Peer[] };
+export type Resumed = { peer: Peer; others: Member[] };
 
 /** Why a peer is no longer in the room. */
 export type LeaveReason =
@@ -59,6 +70,12 @@ export type RoomEvents = {
    * listeners get consumerClosed as for any closed producer. The peer stays in the room.
    */
   producerOverBudget: [peer: Peer, measured: { kbps: number; maxKbps: number }];
+  /** A member on another node appeared, changed (mute) or left. */
+  memberJoined: [member: RemoteMember];
+  memberMuted: [member: RemoteMember];
+  memberLeft: [member: RemoteMember];
+  /** What other nodes are told of this room changed: its peers, their producers, mutes. */
+  rosterChanged: [];
   /** Peer ids speaking now; emitted only when the set changes. */
   speaking: [peerIds: readonly string[]];
   /** The last peer left (or a join failed in an empty room). */

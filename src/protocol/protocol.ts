@@ -136,7 +136,7 @@ export const requestSchemas = {
     nickname: nicknameSchema,
     rtpCapabilities: rtpCapabilitiesSchema,
     /** After a dropped connection: take back the same place, with its media intact. */
-    resume: z.object({ peerId: id, token: z.string().min(1).max(64) }).optional(),
+    resume: z.object({ peerId: id, token: z.string().min(1).max(160) }).optional(),
   }),
   connectTransport: z.object({ transportId: id, dtlsParameters: dtlsParametersSchema }),
   produce: z.object({

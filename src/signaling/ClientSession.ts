@@ -77,6 +77,8 @@ export class ClientSession implements PlaceHolder {
   #place: { room: Room; peerId: string } | undefined;
   /** The place lives on another node: every request goes there. */
   #relay: RemoteSession | undefined;
+  /** This join was placed here by the room's node: a part of a room spanning nodes. */
+  #placed = false;
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #iceRefresh: NodeJS.Timeout | undefined;
@@ -122,7 +124,7 @@ export class ClientSession implements PlaceHolder {
         const relay =
           this.#relay ??
           (name === 'join'
-            ? await this.#relayFor((parsed.data as { roomId: string }).roomId)
+            ? await this.#relayFor(parsed.data as z.output<(typeof requestSchemas)['join']>)
             : undefined);
         if (relay) return await this.#viaRelay(relay, name, payload ?? {});
         const handler = this.#handlers[name] as (p: unknown) => Promise<unknown>;
@@ -156,13 +158,28 @@ export class ClientSession implements PlaceHolder {
     });
   }
 
-  /** A relay to the room's node, if the room of this join lives elsewhere. */
-  async #relayFor(roomId: string): Promise<RemoteSession | undefined> {
+  /**
+   * A relay to the node this join goes to, if that is another one: the node of the
+   * place a resume token names, else the one the room's node places new people on.
+   */
+  async #relayFor(join: {
+    roomId: string;
+    resume?: { token: string } | undefined;
+  }): Promise<RemoteSession | undefined> {
     const { cluster } = this.#options;
     if (!cluster || this.#link.relayed || this.#place) return undefined;
-    const owner = await cluster.route(roomId, true);
-    if (owner === cluster.nodeId) return undefined;
-    const relay = cluster.openRemote(owner, this.ip);
+    const hinted = join.resume && nodeOfResumeToken(join.resume.token);
+    let target: string;
+    if (hinted && cluster.isAlive(hinted)) {
+      target = hinted;
+      this.#placed = true;
+    } else {
+      const home = await cluster.route(join.roomId, true);
+      target = await cluster.spans.place(join.roomId, home);
+      this.#placed = target !== home;
+    }
+    if (target === cluster.nodeId) return undefined;
+    const relay = cluster.openRemote(target, this.ip, this.#placed);
     relay.on('event', (event, args) => {
       this.deliver(event, ...(args as Parameters<ServerToClientEvents[typeof event]>));
     });
@@ -208,6 +225,7 @@ export class ClientSession implements PlaceHolder {
   #unrelay(): void {
     if (!this.#relay) return;
     this.#relay = undefined;
+    this.#placed = false;
     this.#link.setPlace(undefined);
     this.#idleFrom();
   }
@@ -361,8 +379,9 @@ export class ClientSession implements PlaceHolder {
     rtpCapabilities: types.RtpCapabilities,
   ): Promise<JoinAnswer> {
     const { rooms, limits, sessions, cluster } = this.#options;
-    // Relayed here, or routed here by #relayFor: either way this confirms the claim.
-    if (cluster) await cluster.route(roomId, false);
+    // Relayed here, or routed here by #relayFor: either way this confirms the claim,
+    // unless the room's node sent it here to a part of the room it does not own.
+    if (cluster && !this.#placed && !this.#link.placed) await cluster.route(roomId, false);
     await limits.checkJoin(this.ip, { createsRoom: !rooms.get(roomId) });
     // Claimed before the peer exists, so no event for it can be missed.
     const peerId = randomUUID();
@@ -406,6 +425,7 @@ export class ClientSession implements PlaceHolder {
 
   #forget(): void {
     this.#place = undefined;
+    this.#placed = false;
     this.#link.setPlace(undefined);
     this.#idleFrom();
   }
@@ -440,4 +460,10 @@ export class ClientSession implements PlaceHolder {
     if (deliberate) this.#leave();
     else this.#detach();
   }
+}
+
+/** In a cluster a resume token starts with its node's id and a dot (see RoomOptions). */
+function nodeOfResumeToken(token: string): string | undefined {
+  const dot = token.lastIndexOf('.');
+  return dot > 0 ? token.slice(0, dot) : undefined;
 }

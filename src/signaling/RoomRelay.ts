@@ -35,6 +35,17 @@ function relay(room: Room, sessions: PeerSessions): void {
     const event = { peerId: peer.id, muted: peer.muted };
     for (const other of others(peer)) sessions.send(other, 'peerMuted', event);
   });
+  // Members on other nodes (a room spanning nodes): told to this node's peers only.
+  const everyone = () => room.peers.values();
+  room.on('memberJoined', (member) => {
+    for (const peer of everyone()) sessions.send(peer, 'peerJoined', peerInfo(member));
+  });
+  room.on('memberLeft', (member) => {
+    for (const peer of everyone()) sessions.send(peer, 'peerLeft', { peerId: member.id });
+  });
+  room.on('memberMuted', ({ id, muted }) => {
+    for (const peer of everyone()) sessions.send(peer, 'peerMuted', { peerId: id, muted });
+  });
   room.on('newConsumer', (receiver, consumer) => {
     sessions.send(receiver, 'newConsumer', consumerInfo(room, consumer));
   });

@@ -2,9 +2,10 @@
 import type { types } from 'mediasoup';
 import type { Peer } from '../media/Peer.ts';
 import type { Room } from '../media/Room.ts';
+import type { Member } from '../media/RoomTypes.ts';
 import type { ConsumerInfo, PeerInfo, Responses, TransportInfo } from '../protocol/protocol.ts';
 
-export function peerInfo(peer: Peer): PeerInfo {
+export function peerInfo(peer: Member): PeerInfo {
   return { id: peer.id, nickname: peer.nickname, muted: peer.muted };
 }
 
@@ -31,7 +32,7 @@ export type JoinAnswer = Omit<Responses['join'], 'iceServers' | 'iceTransportPol
 
 export function joinAnswer(
   room: Room,
-  place: { peer: Peer; others: Peer[]; consumers: Iterable<types.Consumer> },
+  place: { peer: Peer; others: Member[]; consumers: Iterable<types.Consumer> },
   resumed: boolean,
 ): JoinAnswer {
   const { peer } = place;

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import type { Room } from '../src/media/Room.ts';
+import { startRedis, type TestRedis } from './support/redis.ts';
+import { startTestServer, type TestServer } from './support/testServer.ts';
+import { waitFor } from './support/wait.ts';
+import { WeriftClient } from './support/weriftClient.ts';
+
+/**
+ * Rooms spanning nodes, on loopback: three nodes in this process on one real
+ * redis-server, real WebRTC clients (werift) sending RTP. With NODE_CONSUMER_BUDGET=2 a
+ * room of four spreads over the three nodes (two people on the room's node, one on each
+ * other); every packet sent reaches every other person; the pipes between the nodes are
+ * exactly one per producer per other node, follow mutes, and are gone once everyone has
+ * left. (Browsers on separate hosts, tones and a node killed: test/cluster.test.ts.)
+ */
+const PASSWORD = 'span-test-password';
+let redis: TestRedis;
+let admin: Redis;
+
+const spanEnv = (nodeId: string) => ({
+  REDIS_URL: redis.url,
+  NODE_ID: nodeId,
+  CLUSTER_LEASE_MS: '3000',
+  NODE_CONSUMER_BUDGET: '2',
+});
+
+before(async () => {
+  redis = await startRedis({ password: PASSWORD });
+  admin = new Redis(redis.url);
+});
+
+after(async () => {
+  admin.disconnect();
+  await redis.close();
+});
+
+type Counts = { transports: number; consumers: number; producers: number };
+
+async function pipes(node: TestServer): Promise<Counts> {
+  const cluster = node.server.cluster;
+  assert.ok(cluster, 'clustered');
+  return cluster.spans.counts();
+}
+
+/** Consumers on the node's workers (WebRTC consumers and pipe consumers alike). */
+function workerConsumers(node: TestServer): number {
+  return node.server.workers.workers.reduce((sum, w) => sum + w.consumerCount, 0);
+}
+
+describe('a room that outgrows its node', { timeout: 120_000 }, () => {
+  const nodes: TestServer[] = [];
+  const clients: WeriftClient[] = [];
+  const roomId = `span-${Date.now().toString(36)}`;
+  let pacer: NodeJS.Timeout | undefined;
+
+  const part = (node: TestServer): Room | undefined => node.server.rooms.get(roomId);
+  const nodeOf = (client: WeriftClient) =>
+    nodes.find((n) => part(n)?.peers.has(client.peerId)) as TestServer;
+
+  before(async () => {
+    for (const id of ['a', 'b', 'c']) nodes.push(await startTestServer(spanEnv(id)));
+    await waitFor('every node to see the three', () =>
+      nodes.every((n) => n.server.cluster?.nodes.length === 3),
+    );
+    // Everyone talks all the time: one packet each per 20 ms.
+    pacer = setInterval(() => {
+      for (const c of clients) if (!c.closed) c.sendRtp(Buffer.alloc(60, 1));
+    }, 20);
+  });
+
+  after(async () => {
+    clearInterval(pacer);
+    for (const c of clients) c.close({ abrupt: true });
+    for (const node of nodes) await node.stop();
+  });
+
+  test('grows onto a second and a third node, and everyone hears everyone', async () => {
+    const [a] = nodes as [TestServer];
+    // All four come in through node a; where each one's media goes is the room's choice.
+    for (const nickname of ['Ada', 'Bo', 'Cy', 'Dee']) {
+      clients.push(await WeriftClient.create({ url: a.url, roomId, nickname }));
+      // The next placement reads the consumers this join made.
+      await waitFor(`${nickname}'s consumers to settle`, () =>
+        clients.every((c) => c.consumers.size === clients.length - 1),
+      );
+    }
+    const where = clients.map((c) => nodeOf(c).config.nodeId);
+    const home = where[0];
+    assert.equal(where[1], home, 'the second person stays on the room’s node (under budget)');
+    assert.notEqual(where[2], home, 'the third goes to another node (the room’s node is full)');
+    assert.ok(
+      where[3] !== home && where[3] !== where[2],
+      `the fourth goes to the third node (both others are past budget): ${where.join(' ')}`,
+    );
+    for (const listener of clients) {
+      for (const talker of clients) {
+        if (talker === listener) continue;
+        await listener.waitForPackets(talker.peerId, 50, 10_000);
+      }
+    }
+    // Each node lists all four, wherever they are.
+    for (const node of nodes) {
+      const room = part(node);
+      assert.ok(room, `${node.config.nodeId} has part of the room`);
+      assert.equal(room.peers.size + room.remoteMembers.size, 4);
+    }
+  });
+
+  test('one pipe per producer per other node, never one per listener', async () => {
+    const byNode = new Map(nodes.map((n) => [n, clients.filter((c) => nodeOf(c) === n).length]));
+    for (const node of nodes) {
+      const here = byNode.get(node) ?? 0;
+      const elsewhere = clients.length - here;
+      assert.deepEqual(
+        await pipes(node),
+        { transports: 2, consumers: here * 2, producers: elsewhere },
+        `${node.config.nodeId} (${here} here): a transport to each other node, its talkers sent to each, the others' received once`,
+      );
+      // Each person here hears the three others; the pipe consumers come on top.
+      assert.equal(workerConsumers(node), here * 3 + here * 2, `${node.config.nodeId} consumers`);
+    }
+  });
+
+  test('a mute pauses the pipes, and everyone sees it', async () => {
+    const cy = clients[2] as WeriftClient;
+    const cyNode = nodeOf(cy);
+    await cy.signaling.call('setMuted', { muted: true });
+    for (const node of nodes) {
+      if (node === cyNode) continue;
+      const room = part(node) as Room;
+      await waitFor(
+        `${node.config.nodeId} to see Cy muted`,
+        () => room.remoteMembers.get(cy.peerId)?.muted === true,
+      );
+      // Its listeners' consumers of Cy report the producer paused: the pipe followed.
+      for (const peer of room.peers.values()) {
+        const consumer = [...peer.consumers.values()].find((c) => c.producerId === cy.producerId);
+        await waitFor(
+          `${peer.nickname}'s consumer of Cy to be paused`,
+          () => consumer?.producerPaused === true,
+        );
+      }
+    }
+    const before = clients[0]?.receivedFrom(cy.peerId) ?? 0;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const muted = (clients[0]?.receivedFrom(cy.peerId) ?? 0) - before;
+    assert.ok(muted <= 3, `nothing from Cy while muted (${muted} packets)`);
+    await cy.signaling.call('setMuted', { muted: false });
+    await (clients[0] as WeriftClient).waitForPackets(cy.peerId, before + muted + 25, 5_000);
+  });
+
+  test('when everyone has left, no pipe and no consumer is left on any node', async () => {
+    for (const c of clients) await c.leave();
+    await waitFor(
+      'every node to let go of its pipes',
+      async () => {
+        for (const node of nodes) {
+          const counts = await pipes(node);
+          if (counts.transports + counts.consumers + counts.producers > 0) return false;
+          if (workerConsumers(node) > 0) return false;
+        }
+        return true;
+      },
+      { timeoutMs: 10_000 },
+    );
+    await waitFor('the room to be gone everywhere', () => nodes.every((n) => !part(n)), {
+      timeoutMs: 10_000,
+    });
+    await waitFor('no node listed for it in Redis', async () => {
+      return (await admin.hlen(`gt:span:${roomId}`)) === 0;
+    });
+  });
+});
