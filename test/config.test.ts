@@ -133,6 +133,30 @@ describe('loadConfig', () => {
     for (const [argv, env, pattern] of cases) assert.match(configError(argv, env), pattern);
   });
 
+  test('pipes between nodes: addresses default to the media ones, ports are a range', () => {
+    const defaults = loadConfig([], base);
+    assert.equal(defaults.pipeListenIp, '0.0.0.0');
+    assert.equal(defaults.pipeAnnouncedAddress, '127.0.0.1', 'the RTC announced IP');
+    assert.deepEqual(defaults.pipePorts, { min: 40000, max: 40999 });
+    assert.equal(defaults.nodeConsumerBudget, 2000);
+    const named = loadConfig([], {
+      RTC_ANNOUNCED_ADDRESS: 'voice.example.com',
+      RTC_LISTEN_IP: '10.0.0.5',
+      PIPE_PORTS: '41000-41009',
+      NODE_CONSUMER_BUDGET: '3',
+    });
+    assert.equal(named.pipeListenIp, '10.0.0.5');
+    assert.equal(named.pipeAnnouncedAddress, '10.0.0.5', 'a host name cannot be piped to');
+    assert.deepEqual(named.pipePorts, { min: 41000, max: 41009 });
+    assert.equal(named.nodeConsumerBudget, 3);
+    assert.match(configError([], { PIPE_PORTS: '41000' }), /PIPE_PORTS: must be a range/);
+    assert.match(configError([], { PIPE_PORTS: '5000-4000' }), /PIPE_PORTS: must be low-high/);
+    assert.match(
+      configError([], { PIPE_ANNOUNCED_ADDRESS: 'pipe.example.com' }),
+      /PIPE_ANNOUNCED_ADDRESS/,
+    );
+  });
+
   test('a rejected secret is never echoed back', () => {
     const message = configError(['-admin-key', 'short-Xy'], {});
     assert.match(message, /-admin-key \/ ADMIN_KEY: must be at least 12 characters/);
