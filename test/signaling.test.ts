@@ -69,6 +69,33 @@ describe('join', () => {
     await b.c.call('resumeConsumers', { consumerIds: [b.data.consumers[0]?.id] });
   });
 
+  test('a consumer that closed after the join answer does not fail resuming the others', async () => {
+    const talkers = [await joined('gone-talker', 'Ann'), await joined('gone-talker', 'Bob')];
+    for (const [i, t] of talkers.entries()) {
+      await t.c.call('produce', {
+        transportId: t.data.sendTransport.id,
+        kind: 'audio',
+        rtpParameters: opusRtpParameters(3300 + i),
+      });
+    }
+    const late = await joined('gone-talker', 'Cy');
+    assert.equal(late.data.consumers.length, 2);
+    // Ann leaves before Cy's client has resumed what its join answer gave it.
+    const closed = late.c.next('consumerClosed');
+    await talkers[0]?.c.call('leave', {});
+    await closed;
+    await late.c.call('resumeConsumers', { consumerIds: late.data.consumers.map((c) => c.id) });
+    const room = ts.server.rooms.get('gone-talker');
+    const cy = room?.peers.get(late.data.peerId);
+    assert.deepEqual(
+      [...(cy?.consumers.values() ?? [])].map((c) => c.paused),
+      [false],
+      "Bob's consumer is resumed",
+    );
+    const bogus = await late.c.request('resumeConsumers', { consumerIds: ['no-such-consumer'] });
+    assert.equal(!bogus.ok && bogus.error.code, 'NOT_FOUND', 'nothing known at all is refused');
+  });
+
   test('later producers are pushed to everyone; mute is broadcast and pauses the producer', async () => {
     const a = await joined('push', 'Ann');
     const b = await joined('push', 'Bob');

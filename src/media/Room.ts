@@ -438,11 +438,12 @@ export class Room extends EventEmitter<RoomEvents> {
 
   async resumeConsumers(peerId: string, consumerIds: string[]): Promise<void> {
     const peer = this.peer(peerId);
-    const consumers = consumerIds.map((id) => {
-      const consumer = peer.consumers.get(id);
-      if (!consumer) throw new NotFoundError(`no consumer ${id} for this peer`);
-      return consumer;
-    });
+    // One that closed since the client heard of it (its talker left, or a pipe from
+    // another node closed) is skipped: the client hears of that by consumerClosed.
+    const consumers = consumerIds.flatMap((id) => peer.consumers.get(id) ?? []);
+    if (consumers.length === 0) {
+      throw new NotFoundError(`no consumer ${consumerIds[0]} for this peer`);
+    }
     // A talker may leave meanwhile: its consumer is gone in the worker before mediasoup
     // tells us, and the client hears of it through consumerClosed.
     await Promise.all(
