@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import * as mediasoup from 'mediasoup';
+import { mediaCodecs } from '../src/media/mediaCodecs.ts';
 import type { Room } from '../src/media/Room.ts';
 import { startRedis, type TestRedis } from './support/redis.ts';
+import { SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
 import { waitFor } from './support/wait.ts';
 import { WeriftClient } from './support/weriftClient.ts';
@@ -13,7 +16,8 @@ import { WeriftClient } from './support/weriftClient.ts';
  * room of four spreads over the three nodes (two people on the room's node, one on each
  * other); every packet sent reaches every other person; the pipes between the nodes are
  * exactly one per producer per other node, follow mutes, and are gone once everyone has
- * left. (Browsers on separate hosts, tones and a node killed: test/cluster.test.ts.)
+ * left. The room's capacity counts everyone, wherever they are; a resume finds its place
+ * through any node; a Redis outage does not touch the media between the nodes. (Browsers on separate hosts, tones and a node killed: test/cluster.test.ts.)
  */
 const PASSWORD = 'span-test-password';
 let redis: TestRedis;
@@ -24,11 +28,18 @@ const spanEnv = (nodeId: string) => ({
   NODE_ID: nodeId,
   CLUSTER_LEASE_MS: '3000',
   NODE_CONSUMER_BUDGET: '2',
+  ROOM_CAPACITY: '5',
+  // After Redis comes back, relayed clients are made to reconnect (to get the whole
+  // state); werift clients do not, so their places go after this.
+  RECONNECT_GRACE_MS: '3000',
 });
+const caps = mediasoup.ortc.generateRouterRtpCapabilities(mediaCodecs);
 
 before(async () => {
   redis = await startRedis({ password: PASSWORD });
   admin = new Redis(redis.url);
+  // Redis is stopped on purpose below; this client just waits for it.
+  admin.on('error', () => {});
 });
 
 after(async () => {
@@ -151,6 +162,67 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
     await (clients[0] as WeriftClient).waitForPackets(cy.peerId, before + muted + 25, 5_000);
   });
 
+  test('a place on another node is resumed through any node; the capacity counts everyone', async () => {
+    const [a, b] = nodes as [TestServer, TestServer];
+    const eve = await SignalingClient.connect(a.url);
+    const first = await eve.call('join', { roomId, nickname: 'Eve', rtpCapabilities: caps });
+    const eveNode = nodes.find((n) => part(n)?.peers.has(first.peerId)) as TestServer;
+    assert.notEqual(eveNode, a, 'Eve is placed off the room’s full node');
+    // A network drop, then the app resumes through another node: the token names Eve's.
+    (eve.socket.io as unknown as { engine: { close(): void } }).engine.close();
+    await waitFor('Eve’s place to be detached', () => part(eveNode)?.isDetached(first.peerId));
+    eve.close();
+    const back = await SignalingClient.connect(b.url);
+    const again = await back.call('join', {
+      roomId,
+      nickname: 'Eve',
+      rtpCapabilities: caps,
+      resume: { peerId: first.peerId, token: first.resumeToken },
+    });
+    assert.deepEqual(
+      [again.resumed, again.peerId, again.peers.length],
+      [true, first.peerId, 4],
+      'the same place, with the four others',
+    );
+    // Five people on three nodes: a sixth is refused wherever it would go.
+    const sixth = await SignalingClient.connect(b.url);
+    const full = await sixth.request('join', { roomId, nickname: 'Fay', rtpCapabilities: caps });
+    assert.equal(!full.ok && full.error.code, 'ROOM_FULL');
+    sixth.close();
+    await back.call('leave', {});
+    back.close();
+  });
+
+  test('Redis away: the media between the nodes goes on, and the room is whole after', async () => {
+    const counts = () => Promise.all(nodes.map((n) => pipes(n)));
+    const before = await counts();
+    const stoppedAt = clients.map((c) =>
+      clients.map((t) => (t === c ? 0 : c.receivedFrom(t.peerId))),
+    );
+    await redis.stop();
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    // 4 s at 50 packets/s: nearly everything still arrived, across every pipe.
+    for (const [i, listener] of clients.entries()) {
+      for (const [j, talker] of clients.entries()) {
+        if (talker === listener) continue;
+        const got = listener.receivedFrom(talker.peerId) - (stoppedAt[i]?.[j] ?? 0);
+        assert.ok(got >= 150, `${listener.joined.peerId} got ${got} packets from ${talker.peerId}`);
+      }
+    }
+    await redis.start();
+    // Past a lease after Redis is back, absence counts again: nobody was dropped.
+    await new Promise((resolve) => setTimeout(resolve, 4_500));
+    assert.deepEqual(await counts(), before, 'the same pipes');
+    for (const node of nodes) {
+      const room = part(node) as Room;
+      assert.equal(
+        room.peers.size + room.remoteMembers.size,
+        4,
+        `${node.config.nodeId} lists four`,
+      );
+    }
+  });
+
   test('when everyone has left, no pipe and no consumer is left on any node', async () => {
     for (const c of clients) await c.leave();
     await waitFor(
@@ -163,7 +235,7 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
         }
         return true;
       },
-      { timeoutMs: 10_000 },
+      { timeoutMs: 15_000 },
     );
     await waitFor('the room to be gone everywhere', () => nodes.every((n) => !part(n)), {
       timeoutMs: 10_000,
