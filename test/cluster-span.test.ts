@@ -193,6 +193,59 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
     back.close();
   });
 
+  test('malformed messages between nodes are refused; calls for what is not there fail', async () => {
+    const [a, b] = nodes as [TestServer, TestServer];
+    const bId = b.config.nodeId;
+    const listener = new Redis(redis.url);
+    const replies: Record<string, unknown>[] = [];
+    listener.on('message', (_channel, message) => {
+      const parsed = JSON.parse(message) as Record<string, unknown>;
+      if (parsed.t === 'reply') replies.push(parsed);
+    });
+    // Replies to calls made "as b" land on b's channel.
+    await listener.subscribe(`gt:relay:${bId}`);
+    const member = { id: 'ghost', nickname: 'Ghost', muted: false, producerId: null };
+    const room = part(a) as Room;
+    const listed = room.peers.size + room.remoteMembers.size;
+    for (const junk of [
+      { t: 'roster', from: bId, room: roomId, members: [{ ...member, nickname: 'x'.repeat(300) }] },
+      { t: 'roster', from: bId, room: roomId, members: Array(1001).fill(member), hello: false },
+      {
+        t: 'call',
+        from: bId,
+        n: 1,
+        call: { m: 'pipeOpen', room: roomId, end: { ip: 'evil', port: 1, srtp: {} } },
+      },
+      { t: 'pipePaused', from: bId, room: roomId, producerId: 'x', paused: 'yes' },
+    ]) {
+      await admin.publish(`gt:relay:${a.config.nodeId}`, JSON.stringify(junk));
+    }
+    // Well formed, but for a producer and a room that a does not have.
+    for (const call of [
+      { m: 'pipeConsume', room: roomId, producerId: 'no-such-producer' },
+      { m: 'pipeConsume', room: 'no-such-room', producerId: 'p' },
+    ]) {
+      await admin.publish(
+        `gt:relay:${a.config.nodeId}`,
+        JSON.stringify({ t: 'call', from: bId, n: 7, call }),
+      );
+    }
+    await waitFor('both calls to be answered', () => replies.length === 2);
+    assert.deepEqual(
+      replies.map((r) => [r.ok, typeof r.body]),
+      [
+        [false, 'string'],
+        [false, 'string'],
+      ],
+    );
+    assert.equal(room.peers.size + room.remoteMembers.size, listed, 'nobody added or dropped');
+    assert.ok(!room.remoteMembers.has('ghost'));
+    const talker = clients[0] as WeriftClient;
+    const got = (clients[3] as WeriftClient).receivedFrom(talker.peerId);
+    await (clients[3] as WeriftClient).waitForPackets(talker.peerId, got + 25, 5_000);
+    listener.disconnect();
+  });
+
   test('Redis away: the media between the nodes goes on, and the room is whole after', async () => {
     const counts = () => Promise.all(nodes.map((n) => pipes(n)));
     const before = await counts();
