@@ -201,6 +201,7 @@ export class GhostTalkServer {
         }),
       );
       const logFile = logFileOf(logger);
+      const spans = cluster?.spans;
       const metrics = createMetrics({
         rooms,
         workers,
@@ -208,6 +209,7 @@ export class GhostTalkServer {
         stats,
         logTail,
         logFileProblem: () => logFile?.problem,
+        pipes: spans && (() => spans.counts()),
       });
       const app = createHttpApp({
         clientDir: options.clientDir ?? defaultClientDir,

@@ -131,6 +131,21 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
       );
       // Each person here hears the three others; the pipe consumers come on top.
       assert.equal(workerConsumers(node), here * 3 + here * 2, `${node.config.nodeId} consumers`);
+      // The same figures for operators, in /metrics.
+      const metrics = await (await fetch(`${node.url}/metrics`)).text();
+      const sample = (line: string) =>
+        Number(metrics.match(new RegExp(`^${line} (\\S+)$`, 'm'))?.[1]);
+      assert.deepEqual(
+        [
+          sample('ghosttalk_pipes\\{kind="transports"\\}'),
+          sample('ghosttalk_pipes\\{kind="out"\\}'),
+          sample('ghosttalk_pipes\\{kind="in"\\}'),
+          sample('ghosttalk_consumers'),
+          sample('ghosttalk_rooms_spanning_nodes'),
+        ],
+        [2, here * 2, elsewhere, here * 5, 1],
+        `${node.config.nodeId} /metrics`,
+      );
     }
   });
 

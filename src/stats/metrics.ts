@@ -13,6 +13,8 @@ export type MetricsOptions = {
   logTail: LogTail;
   /** Why server.log is not being written, if it is not. */
   logFileProblem: () => string | undefined;
+  /** In a cluster: the pipes to other nodes that rooms spanning nodes use. */
+  pipes?: () => Promise<{ transports: number; consumers: number; producers: number }>;
 };
 
 /**
@@ -27,6 +29,7 @@ export function createMetrics({
   stats,
   logTail,
   logFileProblem,
+  pipes,
 }: MetricsOptions): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ghosttalk_' });
@@ -45,6 +48,34 @@ export function createMetrics({
     registers,
     collect() {
       this.set(rooms.peerCount);
+    },
+  });
+  new Gauge({
+    name: 'ghosttalk_consumers',
+    help: 'Consumers on this node’s workers (what NODE_CONSUMER_BUDGET counts), pipes included',
+    registers,
+    collect() {
+      this.set(workers.workers.reduce((sum, worker) => sum + worker.consumerCount, 0));
+    },
+  });
+  new Gauge({
+    name: 'ghosttalk_rooms_spanning_nodes',
+    help: 'Rooms here that also have people on other nodes',
+    registers,
+    collect() {
+      this.set([...rooms.values()].filter((room) => room.remoteMembers.size > 0).length);
+    },
+  });
+  const pipeGauge = new Gauge({
+    name: 'ghosttalk_pipes',
+    help: 'Pipes to other nodes: transports (one per room and node), producers sent out, producers received',
+    labelNames: ['kind'],
+    registers,
+    async collect() {
+      const counts = (await pipes?.()) ?? { transports: 0, consumers: 0, producers: 0 };
+      pipeGauge.set({ kind: 'transports' }, counts.transports);
+      pipeGauge.set({ kind: 'out' }, counts.consumers);
+      pipeGauge.set({ kind: 'in' }, counts.producers);
     },
   });
   new Gauge({
