@@ -381,8 +381,10 @@ export class ClientSession implements PlaceHolder {
     const { rooms, limits, sessions, cluster } = this.#options;
     // Relayed here, or routed here by #relayFor: either way this confirms the claim,
     // unless the room's node sent it here to a part of the room it does not own.
-    if (cluster && !this.#placed && !this.#link.placed) await cluster.route(roomId, false);
-    await limits.checkJoin(this.ip, { createsRoom: !rooms.get(roomId) });
+    const placed = this.#placed || this.#link.placed;
+    if (cluster && !placed) await cluster.route(roomId, false);
+    // A part of a room spanning nodes is no new room to the person joining it.
+    await limits.checkJoin(this.ip, { createsRoom: !placed && !rooms.get(roomId) });
     // Claimed before the peer exists, so no event for it can be missed.
     const peerId = randomUUID();
     sessions.claim(peerId, this);
