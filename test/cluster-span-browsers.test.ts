@@ -13,14 +13,11 @@
  * - When everyone has left, no node has a pipe or a consumer left.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  CHROMIUM_PATH,
-  closePeople,
   describeSpectra,
   type ElementSpectrum,
   ensureClientBuilt,
@@ -45,8 +42,8 @@ import {
   createClusterNetwork,
 } from './support/clusterNetwork.ts';
 import { type ClusterNode, NODE_PORT, startNode } from './support/clusterNodes.ts';
+import { closeCluster, clusterTestSkip } from './support/clusterPrerequisites.ts';
 import { type LoadBalancer, startLoadBalancer } from './support/loadBalancer.ts';
-import { netnsUnusable } from './support/netns.ts';
 import { startRedis, type TestRedis } from './support/redis.ts';
 
 const REDIS_PASSWORD = 'span-test-redis-password';
@@ -59,16 +56,7 @@ const SPEAKERS = [
 ] as const;
 const TONES = SPEAKERS.map((s) => s.toneHz);
 
-function which(command: string): boolean {
-  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/bin', '/sbin']);
-  return dirs.some((dir) => existsSync(join(dir, command)));
-}
-
-const skip =
-  netnsUnusable() ??
-  (existsSync(CHROMIUM_PATH) ? undefined : `no Chromium at ${CHROMIUM_PATH}`) ??
-  (['redis-server', 'caddy'].find((c) => !which(c)) && 'redis-server or caddy not installed') ??
-  undefined;
+const skip = clusterTestSkip(['redis-server', 'caddy']);
 
 type Pipes = { transports: number; consumers: number; producers: number };
 type SpanStats = { pipes?: Pipes; consumers?: number };
@@ -201,13 +189,7 @@ describe('a room spread over three nodes', { skip, timeout: 300_000 }, () => {
 
   after(
     async () => {
-      await closePeople(people);
-      for (const node of nodes) if (node.child.exitCode === null) node.kill('SIGKILL');
-      await Promise.allSettled(nodes.map((node) => node.close()));
-      await lb?.close().catch(() => undefined);
-      await redis?.close().catch(() => undefined);
-      network?.close();
-      if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      await closeCluster({ people, nodes, lb, redis, network, tmp });
     },
     { timeout: 60_000 },
   );

@@ -20,14 +20,11 @@
  * the relay traffic in Redis (PSUBSCRIBE gt:relay:*). Each prints its recovery times.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  CHROMIUM_PATH,
-  closePeople,
   ensureClientBuilt,
   heardLevel,
   type MediaWatch,
@@ -56,8 +53,8 @@ import {
   httpGet,
 } from './support/clusterNetwork.ts';
 import { type ClusterNode, NODE_PORT, startNode } from './support/clusterNodes.ts';
+import { closeCluster, clusterTestSkip } from './support/clusterPrerequisites.ts';
 import { type LoadBalancer, startLoadBalancer } from './support/loadBalancer.ts';
-import { netnsUnusable } from './support/netns.ts';
 import { startRedis, type TestRedis } from './support/redis.ts';
 
 const REDIS_PASSWORD = 'cluster-test-redis-password';
@@ -66,17 +63,7 @@ const OUTAGE_MS = 10_000;
 /** Generous: a recovery slower than this is a failure, not something to wait out. */
 const RECOVERY_BOUND_MS = 45_000;
 
-function which(command: string): boolean {
-  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/bin', '/sbin']);
-  return dirs.some((dir) => existsSync(join(dir, command)));
-}
-
-const skip =
-  netnsUnusable() ??
-  (existsSync(CHROMIUM_PATH) ? undefined : `no Chromium at ${CHROMIUM_PATH}`) ??
-  (['redis-server', 'redis-cli', 'caddy'].find((c) => !which(c)) &&
-    `not installed: ${['redis-server', 'redis-cli', 'caddy'].filter((c) => !which(c)).join(', ')}`) ??
-  undefined;
+const skip = clusterTestSkip(['redis-server', 'redis-cli', 'caddy']);
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -344,13 +331,8 @@ describe('a cluster of three nodes behind a load balancer', { skip, timeout: 400
   after(
     async () => {
       await tap?.close().catch(() => undefined);
-      await closePeople([...people, ...(newcomer ? [newcomer] : [])]);
-      for (const node of started) if (node.child.exitCode === null) node.kill('SIGKILL');
-      await Promise.allSettled(started.map((node) => node.close()));
-      await lb?.close().catch(() => undefined);
-      await redis?.close().catch(() => undefined);
-      network?.close();
-      if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      const everyone = [...people, ...(newcomer ? [newcomer] : [])];
+      await closeCluster({ people: everyone, nodes: started, lb, redis, network, tmp });
     },
     { timeout: 60_000 },
   );
