@@ -313,3 +313,54 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
     });
   });
 });
+
+describe('a newcomer on a part of the room that was empty', { timeout: 60_000 }, () => {
+  const nodes: TestServer[] = [];
+  const clients: WeriftClient[] = [];
+  let pacer: NodeJS.Timeout | undefined;
+
+  before(async () => {
+    // Heartbeats every 5 s: whatever comes before the next one was not waited for.
+    const env = (id: string) => ({
+      ...spanEnv(id),
+      NODE_CONSUMER_BUDGET: '1',
+      CLUSTER_LEASE_MS: '15000',
+    });
+    for (const id of ['early-a', 'early-b']) nodes.push(await startTestServer(env(id)));
+    await waitFor(
+      'both nodes to see each other',
+      () => nodes.every((n) => n.server.cluster?.nodes.length === 2),
+      { timeoutMs: 12_000 },
+    );
+    pacer = setInterval(() => {
+      for (const c of clients) if (!c.closed) c.sendRtp(Buffer.alloc(60, 1));
+    }, 20);
+  });
+
+  after(async () => {
+    clearInterval(pacer);
+    for (const c of clients) c.close({ abrupt: true });
+    for (const node of nodes) await node.stop();
+  });
+
+  test('hears the other node’s talkers at once, not at the next heartbeat', async () => {
+    const [a, b] = nodes as [TestServer, TestServer];
+    const roomId = `early-${Date.now().toString(36)}`;
+    const home = a.server.cluster?.nodeId;
+    for (const nickname of ['Ada', 'Bo']) {
+      clients.push(await WeriftClient.create({ url: a.url, roomId, nickname }));
+    }
+    const owner = nodes.find((n) => n.server.rooms.get(roomId)) as TestServer;
+    await waitFor('Ada and Bo to hear each other', () =>
+      clients.every((c) => c.consumers.size === 1),
+    );
+    const cy = await WeriftClient.create({ url: a.url, roomId, nickname: 'Cy' });
+    clients.push(cy);
+    const other = owner === a ? b : a;
+    assert.ok(
+      other.server.rooms.get(roomId)?.peers.has(cy.peerId),
+      `Cy is on the other node (home ${home})`,
+    );
+    for (const talker of clients.slice(0, 2)) await cy.waitForPackets(talker.peerId, 1, 2_000);
+  });
+});

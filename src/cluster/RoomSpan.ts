@@ -86,6 +86,8 @@ export class RoomSpan {
       if (this.#closed) return;
       this.announce();
       this.#prune();
+      // A newcomer in a part that was empty hears the other nodes' talkers at once.
+      this.#pipeIn();
     });
   }
 
