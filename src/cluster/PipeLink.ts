@@ -70,6 +70,16 @@ export class PipeLink {
     return this.#connected;
   }
 
+  /** connect() has been called (by either side's open). */
+  get connecting(): boolean {
+    return this.#connected !== undefined;
+  }
+
+  /** Resolves once connected; rejects if the connect failed. */
+  get connected(): Promise<void> {
+    return this.#connected ?? Promise.reject(new Error('pipe not connected'));
+  }
+
   close(): void {
     this.transport.close();
   }

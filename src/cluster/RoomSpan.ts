@@ -32,6 +32,8 @@ export class RoomSpan {
   readonly #links = new Map<string, Promise<PipeLink>>();
   /** Other nodes of the room → when their roster last came. */
   readonly #seen = new Map<string, number>();
+  /** Our own open of a pipe, while the other node has not answered it. */
+  readonly #opening = new WeakMap<PipeLink, Promise<void>>();
   /** Producers being piped in, so one is asked for once. */
   readonly #piping = new Set<string>();
   /** Last pause state the producer's node reported, for pipes still being set up. */
@@ -219,39 +221,44 @@ export class RoomSpan {
     if (!(await this.room.addRemoteProducer(memberId, producer))) producer.close();
   }
 
-  /** The pipe to `node`; `open` creates it (and asks `node` to connect) if there is none. */
-  #link(node: string, open = false): Promise<PipeLink> {
+  /**
+   * The pipe to `node`, created if there is none; with `open`, also connected (asking
+   * `node` to connect its end) unless that has begun. Answering the other node's open
+   * needs only the transport, never our own open: both may open at once.
+   */
+  async #link(node: string, open = false): Promise<PipeLink> {
     let link = this.#links.get(node);
     if (!link) {
       const created = PipeLink.create(this.room.router, node, this.#o.pipe);
-      link = open
-        ? created.then(async (l) => {
-            const { end } = await this.#o.calls.call(node, {
-              m: 'pipeOpen',
-              room: this.room.id,
-              end: l.end,
-            });
-            await l.connect(end);
-            return l;
-          })
-        : created;
-      this.#links.set(node, link);
-      const settled = link;
-      settled.then(
+      link = created;
+      this.#links.set(node, created);
+      created.then(
         (l) =>
           l.transport.observer.once('close', () => {
-            if (this.#links.get(node) === settled) this.#links.delete(node);
+            if (this.#links.get(node) === created) this.#links.delete(node);
           }),
         () => {
-          if (this.#links.get(node) === settled) this.#links.delete(node);
-          void created.then(
-            (l) => l.close(),
-            () => {},
-          );
+          if (this.#links.get(node) === created) this.#links.delete(node);
         },
       );
     }
-    return link;
+    const l = await link;
+    if (!open) return l;
+    let opening = this.#opening.get(l);
+    if (!opening && !l.connecting) {
+      opening = this.#o.calls
+        .call(node, { m: 'pipeOpen', room: this.room.id, end: l.end })
+        .then(({ end }) => l.connect(end))
+        .catch((error: Error) => {
+          // Never connected: the next attempt starts from a fresh transport.
+          if (!l.connecting) l.close();
+          this.#opening.delete(l);
+          throw error;
+        });
+      this.#opening.set(l, opening);
+    }
+    await (opening ?? l.connected);
+    return l;
   }
 
   async #linkIfUp(node: string): Promise<PipeLink | undefined> {
