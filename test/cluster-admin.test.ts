@@ -2,8 +2,9 @@
  * The admin side of a cluster: two (then three) real nodes in this process sharing one
  * real redis-server. One view of every node's rooms from any node, kick / ban / unban /
  * drain from any node, bans kept in Redis and in every node's banned_ips.json, admin
- * sessions good on every node, per-address limits shared through Redis, and what all of
- * that does while Redis is away.
+ * sessions good on every node, per-address limits shared through Redis, a room spanning
+ * nodes shown as one (on two more nodes with their own Redis), and what all of that
+ * does while Redis is away.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,10 +19,12 @@ import type {
   AdminHello,
   AdminServerToClientEvents,
   ClusterStatus,
+  PipeCounts,
 } from '../src/protocol/adminProtocol.ts';
 import type { Ack } from '../src/protocol/protocol.ts';
+import { fakeDtlsParameters, opusRtpParameters } from './support/fakeMedia.ts';
 import { startRedis, type TestRedis } from './support/redis.ts';
-import type { ClientSocket } from './support/signalingClient.ts';
+import { type ClientSocket, SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -31,8 +34,15 @@ type Stats = {
   node: string;
   roomCount: number;
   peerCount: number;
-  rooms: { id: string; node: string; peers: number }[];
-  cluster: { clustered: boolean; problem: string | null; nodes: { id: string }[] };
+  rooms: { id: string; node: string; nodes: Record<string, number>; peers: number }[];
+  consumers: number;
+  pipes: PipeCounts;
+  worker: { consumers: number[] };
+  cluster: {
+    clustered: boolean;
+    problem: string | null;
+    nodes: { id: string; pipes: PipeCounts | null; load: { consumers: number } }[];
+  };
 };
 
 let redis: TestRedis;
@@ -254,6 +264,13 @@ describe('one admin view', () => {
         'b',
         `${onB} on b, seen from ${doc.node}`,
       );
+      // Rooms on one node each: one key, that node's own people.
+      assert.deepEqual(doc.rooms.find((r) => r.id === onA)?.nodes, { a: 1 });
+      assert.deepEqual(doc.rooms.find((r) => r.id === onB)?.nodes, { b: 2 });
+      assert.deepEqual(doc.pipes, { transports: 0, consumers: 0, producers: 0 });
+      for (const n of doc.cluster.nodes) {
+        assert.deepEqual(n.pipes, { transports: 0, consumers: 0, producers: 0 }, n.id);
+      }
       assert.equal(doc.roomCount, doc.rooms.length);
       assert.equal(
         doc.peerCount,
@@ -486,6 +503,171 @@ describe('rate limits shared through Redis', () => {
     assert.equal(!fourth.ack.ok && fourth.ack.error.code, 'RATE_LIMITED');
     const fifth = await joinRoom(a, ip, onA);
     assert.equal(!fifth.ack.ok && fifth.ack.error.code, 'RATE_LIMITED');
+  });
+});
+
+/**
+ * Two more nodes on a Redis of their own (so that a and b take no part), each over its
+ * NODE_CONSUMER_BUDGET of 1 once two people talk: the room's third person is placed on
+ * the other node, as a room grows past one node in production.
+ */
+describe('a room spanning nodes', () => {
+  let spanRedis: TestRedis;
+  const spanNodes: TestServer[] = [];
+  const people: SignalingClient[] = [];
+
+  before(async () => {
+    spanRedis = await startRedis();
+    for (const id of ['s1', 's2']) {
+      spanNodes.push(
+        await startTestServer({
+          REDIS_URL: spanRedis.url,
+          NODE_ID: id,
+          CLUSTER_LEASE_MS: '3000',
+          ADMIN_KEY: KEY,
+          NODE_CONSUMER_BUDGET: '1',
+        }),
+      );
+    }
+    await waitFor('s1 and s2 to know each other', () =>
+      spanNodes.every((ts) => ts.server.cluster?.nodes.length === 2),
+    );
+  });
+
+  after(async () => {
+    for (const person of people.splice(0)) person.close();
+    for (const ts of spanNodes) await ts.stop();
+    await spanRedis.close();
+  });
+
+  /** Joins through `ts` and talks (a producer; no media needed): what placement counts. */
+  async function talker(ts: TestServer, roomId: string, nickname: string, ssrc: number) {
+    const person = await SignalingClient.connect(ts.url);
+    people.push(person);
+    const { routerRtpCapabilities } = await person.call('capabilities', {});
+    const joined = await person.call('join', {
+      roomId,
+      nickname,
+      rtpCapabilities: routerRtpCapabilities,
+    });
+    const transportId = joined.sendTransport.id;
+    await person.call('connectTransport', { transportId, dtlsParameters: fakeDtlsParameters });
+    await person.call('produce', {
+      transportId,
+      kind: 'audio',
+      rtpParameters: opusRtpParameters(ssrc),
+    });
+    return joined.peerId;
+  }
+
+  const where = (roomId: string, peerId: string) =>
+    spanNodes.find((ts) => ts.server.rooms.get(roomId)?.peers.has(peerId));
+
+  test('is listed once, with everyone on their node, its split, and the pipes between', async () => {
+    const roomId = 'spanning';
+    const [s1] = spanNodes;
+    assert.ok(s1);
+    // All three through s1, whichever node has the room.
+    const ann = await talker(s1, roomId, 'Ann', 1111);
+    const bob = await talker(s1, roomId, 'Bob', 2222);
+    const cy = await talker(s1, roomId, 'Cy', 3333);
+    const home = where(roomId, ann);
+    assert.ok(home, 'Ann is on a node');
+    const other = spanNodes.find((ts) => ts !== home);
+    assert.ok(other);
+    const [homeId, otherId] = [nodeOf(home), nodeOf(other)];
+    assert.equal(where(roomId, bob), home, 'Bob joined Ann’s part: under budget then');
+    assert.equal(
+      where(roomId, cy),
+      other,
+      `Cy placed on ${otherId}, past ${homeId}'s budget (on ${where(roomId, cy) ? nodeOf(where(roomId, cy) as TestServer) : 'no node'})`,
+    );
+
+    for (const ts of spanNodes) {
+      let doc: Stats | undefined;
+      await waitFor(`${nodeOf(ts)}'s view of the whole room`, async () => {
+        doc = await stats(ts);
+        return doc.rooms.find((r) => r.id === roomId)?.peers === 3;
+      });
+      assert.ok(doc);
+      const listed = doc.rooms.filter((r) => r.id === roomId);
+      assert.equal(listed.length, 1, `one room, seen from ${doc.node}`);
+      assert.deepEqual(listed[0]?.nodes, { [homeId]: 2, [otherId]: 1 });
+      assert.equal(listed[0]?.node, homeId, 'the node with most of its people');
+      assert.equal(doc.roomCount, doc.rooms.length);
+      assert.equal(doc.peerCount, 3);
+      assert.equal(
+        doc.consumers,
+        doc.worker.consumers.reduce((n, c) => n + c, 0),
+      );
+    }
+
+    // Ann's and Bob's producers go to Cy's node; Cy's comes to theirs. One pipe each way.
+    const expected: Record<string, PipeCounts> = {
+      [homeId]: { transports: 1, consumers: 2, producers: 1 },
+      [otherId]: { transports: 1, consumers: 1, producers: 2 },
+    };
+    let last = '';
+    await waitFor(
+      'the pipes between the two parts',
+      async () => {
+        const docs = await Promise.all(spanNodes.map(stats));
+        last = JSON.stringify(docs.map((d) => ({ node: d.node, pipes: d.pipes })));
+        return docs.every((d) => JSON.stringify(d.pipes) === JSON.stringify(expected[d.node]));
+      },
+      { timeoutMs: 10_000 },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}: ${last}, expected ${JSON.stringify(expected)}`);
+    });
+    for (const ts of spanNodes) {
+      const doc = await stats(ts);
+      assert.ok(doc.consumers > 0, `${doc.node} has consumers`);
+      for (const n of doc.cluster.nodes) {
+        assert.deepEqual(n.pipes, expected[n.id], `${n.id}'s pipes, seen from ${doc.node}`);
+      }
+    }
+
+    // The console: one room, each person with their node.
+    for (const ts of spanNodes) {
+      const { hello } = await adminConsole(ts);
+      const listed = hello.rooms.filter((r) => r.id === roomId);
+      assert.equal(listed.length, 1, `one room in ${nodeOf(ts)}'s console`);
+      const room = listed[0];
+      assert.ok(room);
+      assert.deepEqual(room.nodes, { [homeId]: 2, [otherId]: 1 });
+      assert.equal(room.node, homeId);
+      assert.deepEqual(Object.fromEntries(room.peers.map((p) => [p.nickname, p.node])), {
+        Ann: homeId,
+        Bob: homeId,
+        Cy: otherId,
+      });
+      assert.deepEqual(new Set(room.peers.map((p) => p.id)), new Set([ann, bob, cy]));
+    }
+  });
+
+  test('without a cluster: one node per room, and no pipes', async () => {
+    const single = await startTestServer({ ADMIN_KEY: KEY });
+    servers.push(single);
+    const person = await SignalingClient.connect(single.url);
+    people.push(person);
+    const { routerRtpCapabilities } = await person.call('capabilities', {});
+    await person.call('join', {
+      roomId: 'alone',
+      nickname: 'Solo',
+      rtpCapabilities: routerRtpCapabilities,
+    });
+    const doc = await stats(single);
+    assert.equal(doc.cluster.clustered, false);
+    const room = doc.rooms.find((r) => r.id === 'alone');
+    assert.deepEqual(room?.nodes, { [doc.node]: 1 });
+    assert.equal(room?.node, doc.node);
+    assert.deepEqual(doc.pipes, { transports: 0, consumers: 0, producers: 0 });
+    assert.equal(doc.consumers, 0);
+    const { hello } = await adminConsole(single);
+    assert.deepEqual(
+      hello.rooms.find((r) => r.id === 'alone')?.peers.map((p) => p.node),
+      [doc.node],
+    );
   });
 });
 

@@ -15,6 +15,7 @@ import type {
   ClusterStatus,
   NodeSnapshot,
   PeerSnapshot,
+  PipeCounts,
   RoomSnapshot,
 } from '../protocol/adminProtocol.ts';
 import type { MainIoServer } from '../signaling/ioTypes.ts';
@@ -30,6 +31,7 @@ import {
   snapshotAnswerSchema,
 } from './adminMessages.ts';
 import { type BanList, parseBan } from './BanList.ts';
+import { mergeRoomParts, type RoomPart } from './roomView.ts';
 import { SharedBans } from './SharedBans.ts';
 
 /** `/admin`, typed by the admin protocol (server-side events are untyped: validated by zod). */
@@ -70,7 +72,7 @@ export type AdminServiceOptions = {
 /** Who asked for an admin action, for the log (`node`: the one they used, if another). */
 export type Actor = z.infer<typeof actorSchema>;
 
-/** The rooms of every node that answered, and how complete that is. */
+/** The rooms of every node that answered (one per room id), and how complete that is. */
 export type AdminView = {
   rooms: RoomSnapshot[];
   cluster: ClusterStatus;
@@ -80,17 +82,28 @@ export type AdminView = {
 
 type Answers = { answers: unknown[]; problem: string | null; unreachable: boolean };
 
+const NO_PIPES: PipeCounts = { transports: 0, consumers: 0, producers: 0 };
+
 const UNREACHABLE_VIEW =
   'the cluster is unreachable (Redis does not answer): only this node’s rooms are shown';
 
-function nodeSnapshot(record: NodeRecord): NodeSnapshot {
+function nodeSnapshot(record: NodeRecord, pipes: PipeCounts | undefined): NodeSnapshot {
+  const { load } = record;
   return {
     id: record.id,
     mediaAddress: record.mediaAddress,
     draining: record.draining,
     startedAt: record.startedAt,
     heartbeatAt: record.heartbeatAt,
-    load: record.load,
+    load: {
+      rooms: load.rooms,
+      peers: load.peers,
+      maxRooms: load.maxRooms,
+      maxPeers: load.maxPeers,
+      consumers: load.consumers,
+      workerCpuPercent: load.workerCpuPercent,
+    },
+    pipes: pipes ?? null,
   };
 }
 
@@ -161,8 +174,15 @@ export class AdminService {
     return this.#o.cluster !== undefined;
   }
 
-  /** This node's rooms. */
+  /**
+   * This node's rooms, each with this node's own peers only: of a room spanning nodes,
+   * this node's part (the members other nodes reported are theirs to tell).
+   */
   rooms(): RoomSnapshot[] {
+    return mergeRoomParts(this.#parts());
+  }
+
+  #parts(): RoomPart[] {
     return [...this.#o.rooms.values()]
       .filter((room) => !room.closed)
       .map((room) => ({
@@ -174,7 +194,12 @@ export class AdminService {
       }));
   }
 
-  #peer(peer: Peer, speaking: readonly string[]): PeerSnapshot {
+  /** This node's pipes to other nodes (all zero without a cluster). */
+  async pipes(): Promise<PipeCounts> {
+    return (await this.#o.cluster?.spans.counts()) ?? NO_PIPES;
+  }
+
+  #peer(peer: Peer, speaking: readonly string[]): Omit<PeerSnapshot, 'node'> {
     const send = peer.sendTransport;
     const tuple = send.iceSelectedTuple ?? peer.recvTransport.iceSelectedTuple;
     return {
@@ -195,23 +220,37 @@ export class AdminService {
     };
   }
 
-  /** Every node's rooms, as far as they answer within CLUSTER_REQUEST_TIMEOUT_MS. */
+  /**
+   * Every node's rooms, as far as they answer within CLUSTER_REQUEST_TIMEOUT_MS: a room
+   * spanning nodes is one room, with each node's own part of it (see mergeRoomParts).
+   */
   async view(): Promise<AdminView> {
     const node = this.#o.nodeId;
-    const rooms = this.rooms();
+    const parts = this.#parts();
     const answered = new Set([node]);
     const cluster = this.#o.cluster;
     if (!cluster) {
-      return { rooms, answered, cluster: { node, clustered: false, nodes: [], problem: null } };
+      return {
+        rooms: mergeRoomParts(parts),
+        answered,
+        cluster: { node, clustered: false, nodes: [], problem: null },
+      };
     }
-    const { answers, problem, unreachable } = await this.#ask(adminEvents.snapshot, []);
+    const [{ answers, problem, unreachable }, own] = await Promise.all([
+      this.#ask(adminEvents.snapshot, []),
+      this.pipes().catch(() => undefined),
+    ]);
+    const pipes = new Map<string, PipeCounts | undefined>([[node, own]]);
     for (const answer of this.#valid(answers, snapshotAnswerSchema, 'snapshot')) {
       if (answered.has(answer.node)) continue;
       answered.add(answer.node);
-      // A node speaks for its own rooms only.
-      rooms.push(...answer.rooms.filter((room) => room.node === answer.node));
+      pipes.set(answer.node, answer.pipes);
+      // A node speaks for its own rooms (its parts of them) and its own peers only.
+      parts.push(...answer.rooms.filter((room) => room.node === answer.node));
     }
-    const nodes = cluster.nodes.map(nodeSnapshot).sort((a, b) => a.id.localeCompare(b.id));
+    const nodes = cluster.nodes
+      .map((record) => nodeSnapshot(record, pipes.get(record.id)))
+      .sort((a, b) => a.id.localeCompare(b.id));
     const missing = nodes.map((n) => n.id).filter((id) => !answered.has(id));
     const status: ClusterStatus = {
       node,
@@ -223,9 +262,8 @@ export class AdminService {
           ? `no answer from ${missing.join(', ')}: ${missing.length === 1 ? 'its' : 'their'} rooms are not shown`
           : problem,
     };
-    // Stable order (answers arrive in any order), so an unchanged view is not pushed again.
-    rooms.sort((a, b) => (a.node === b.node ? 0 : a.node < b.node ? -1 : 1));
-    return { rooms, answered, cluster: status };
+    // In a stable order (answers arrive in any order): an unchanged view is not pushed again.
+    return { rooms: mergeRoomParts(parts), answered, cluster: status };
   }
 
   /** Refreshes each talker's uplink loss from mediasoup's receive stats. */
@@ -256,29 +294,24 @@ export class AdminService {
   }
 
   /**
-   * The `action=stats` document: every node's rooms (each with its `node`), the counts
-   * over them, the nodes; `worker` and `process` are those of the node that answered.
+   * The `action=stats` document: every node's rooms (one per room id; `peers` counts
+   * everyone, `nodes` how many are on each node, `node` the one with most), the counts
+   * over them, the nodes; `worker`, `process`, `consumers` and `pipes` are those of the
+   * node that answered.
    */
   async statsJson(): Promise<Record<string, unknown>> {
-    const view = this.clustered ? await this.view() : undefined;
+    const view = await this.view();
     const node = this.#o.nodeId;
-    const local = [...this.#o.rooms.values()].map((room) => ({
+    // The view asked for them already, unless this node is not in its list of nodes.
+    const pipes = view.cluster.nodes.find((n) => n.id === node)?.pipes ?? (await this.pipes());
+    const rooms = view.rooms.map((room) => ({
       id: room.id,
-      node,
-      peers: room.peers.size,
+      node: room.node,
+      nodes: room.nodes,
+      peers: room.peers.length,
       capacity: room.capacity,
       createdAt: new Date(room.createdAt).toISOString(),
     }));
-    const remote = (view?.rooms ?? [])
-      .filter((room) => room.node !== node)
-      .map((room) => ({
-        id: room.id,
-        node: room.node,
-        peers: room.peers.length,
-        capacity: room.capacity,
-        createdAt: new Date(room.createdAt).toISOString(),
-      }));
-    const rooms = [...local, ...remote];
     const latest = this.#o.stats.latest();
     const memory = process.memoryUsage();
     const { workers } = this.#o;
@@ -286,12 +319,14 @@ export class AdminService {
       node,
       uptimeSeconds: Math.round((Date.now() - this.#o.stats.startedAt) / 1000),
       roomCount: rooms.length,
-      peerCount: this.#o.rooms.peerCount + remote.reduce((n, room) => n + room.peers, 0),
+      peerCount: rooms.reduce((n, room) => n + room.peers, 0),
       rooms,
+      consumers: workers.workers.reduce((n, w) => n + w.consumerCount, 0),
+      pipes,
       cluster: {
         clustered: this.clustered,
-        problem: view?.cluster.problem ?? null,
-        nodes: (view?.cluster.nodes ?? []).map((n) => ({
+        problem: view.cluster.problem,
+        nodes: view.cluster.nodes.map((n) => ({
           ...n,
           startedAt: new Date(n.startedAt).toISOString(),
           heartbeatAt: new Date(n.heartbeatAt).toISOString(),
@@ -493,7 +528,11 @@ export class AdminService {
     const handlers: Record<string, (...args: unknown[]) => void> = {
       [adminEvents.snapshot]: (ack) => {
         if (typeof ack !== 'function') return;
-        ack({ node, rooms: this.rooms() });
+        const rooms = this.#parts();
+        this.pipes().then(
+          (pipes) => ack({ node, rooms, pipes }),
+          () => ack({ node, rooms }),
+        );
         // Nobody may watch this node's own console: keep loss figures fresh for the others.
         if (Date.now() - this.#lossRefreshedAt > LOSS_REFRESH_MS) void this.refreshLoss();
       },

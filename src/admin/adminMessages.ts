@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { nodeIdSchema } from '../cluster/clusterRecords.ts';
-import type { RoomSnapshot } from '../protocol/adminProtocol.ts';
+import type { PipeCounts } from '../protocol/adminProtocol.ts';
+import type { RoomPart } from './roomView.ts';
 
 /**
  * What admin services on different nodes say to each other, through socket.io's Redis
@@ -9,7 +10,7 @@ import type { RoomSnapshot } from '../protocol/adminProtocol.ts';
  * ignored, never trusted.
  */
 export const adminEvents = {
-  /** Answer: the node's own rooms. */
+  /** Answer: the node's own rooms (its parts of rooms spanning nodes) and its pipes. */
   snapshot: 'gt:snapshot',
   /** Answer: whether a socket of that peer was here (and is now kicked). */
   kick: 'gt:kick',
@@ -19,6 +20,7 @@ export const adminEvents = {
 
 const text = (max: number) => z.string().max(max);
 
+/** A peer's `node`, if sent, is dropped: it is the answering node's, whatever it says. */
 const peerSnapshotSchema = z.object({
   id: text(64),
   nickname: text(256),
@@ -42,11 +44,20 @@ const roomSnapshotSchema = z.object({
   createdAt: z.number(),
   capacity: z.number().int().min(0),
   peers: z.array(peerSnapshotSchema).max(10_000),
-}) satisfies z.ZodType<RoomSnapshot>;
+}) satisfies z.ZodType<RoomPart>;
+
+const count = z.number().int().min(0);
+const pipeCountsSchema = z.object({
+  transports: count,
+  consumers: count,
+  producers: count,
+}) satisfies z.ZodType<PipeCounts>;
 
 export const snapshotAnswerSchema = z.object({
   node: nodeIdSchema,
   rooms: z.array(roomSnapshotSchema).max(100_000),
+  /** Absent from nodes of an earlier version. */
+  pipes: pipeCountsSchema.optional(),
 });
 export type SnapshotAnswer = z.infer<typeof snapshotAnswerSchema>;
 

@@ -27,7 +27,7 @@ type Seen = { roomId: string; node: string; peer: AdminView['rooms'][number]['pe
 /**
  * `/admin`: the live console. Authenticated in the handshake, by the session cookie the
  * admin page was served with or (scripts) by `auth.key`; pushes the room list (every
- * node's), join/leave events, the nodes, and this node's stats every 2 s and new log
+ * node's, a room spanning nodes as one), join/leave events, the nodes, and this node's stats every 2 s and new log
  * lines. In a cluster each node pushes to its own consoles only (`ns.local`): the
  * adapter would otherwise hand every node's push to every console.
  */
@@ -68,10 +68,11 @@ export function setUpAdminNamespace(options: AdminNamespaceOptions): () => void 
   let previous = new Map<string, Seen>();
   let previousRooms = '';
   let previousCluster = '';
+  // By the node each person is on: in a room spanning nodes, not every one is the room's.
   const index = (view: AdminView) =>
     new Map<string, Seen>(
       view.rooms.flatMap((room) =>
-        room.peers.map((peer) => [peer.id, { roomId: room.id, node: room.node, peer }]),
+        room.peers.map((peer) => [peer.id, { roomId: room.id, node: peer.node, peer }]),
       ),
     );
   const remember = (view: AdminView) => {

@@ -3,11 +3,14 @@
  * admin page (which imports it with `import type` only). The handshake carries the
  * session cookie of the admin page, or (scripts) the key: `io('/admin', { auth: { key } })`;
  * anything else fails the connection. In a cluster, every node's console shows every
- * node's rooms; kick, ban, unban and drain act on the whole cluster.
+ * node's rooms; kick, ban, unban and drain act on the whole cluster. A room spanning
+ * nodes is one room, its people each tagged with the node they are on.
  */
 
 export type PeerSnapshot = {
   id: string;
+  /** The node this person is on (its media goes there; NODE_ID, or this server's). */
+  node: string;
   nickname: string;
   ip: string;
   /** Epoch milliseconds. */
@@ -29,11 +32,31 @@ export type PeerSnapshot = {
 
 export type RoomSnapshot = {
   id: string;
-  /** The node the room lives on (NODE_ID; without a cluster, this server's). */
+  /**
+   * The node holding most of its people (ties: the lowest id): for a room on one node,
+   * that node (NODE_ID; without a cluster, this server's).
+   */
   node: string;
+  /**
+   * People on each node holding a part of the room (each node's own, as it reported
+   * them): one key for a room on one node, several for a room spanning nodes.
+   */
+  nodes: Record<string, number>;
+  /** Epoch milliseconds: when its first part was created. */
   createdAt: number;
   capacity: number;
+  /** Everyone, on every node that answered, each with its `node`. */
   peers: PeerSnapshot[];
+};
+
+/** A node's pipes to other nodes (rooms spanning nodes). */
+export type PipeCounts = {
+  /** Pipe transports to other nodes, one per room part and other node. */
+  transports: number;
+  /** Pipe consumers: this node's producers sent to other nodes. */
+  consumers: number;
+  /** Pipe producers: other nodes' producers received here. */
+  producers: number;
 };
 
 /** One node of a cluster as its last heartbeat in Redis described it. */
@@ -50,8 +73,12 @@ export type NodeSnapshot = {
     peers: number;
     maxRooms: number;
     maxPeers: number;
+    /** Consumers on its workers (what NODE_CONSUMER_BUDGET counts). */
+    consumers: number;
     workerCpuPercent: number | null;
   };
+  /** Its pipes to other nodes, as it answered this view; null if it did not. */
+  pipes: PipeCounts | null;
 };
 
 /** Whose view this is, and how complete. */

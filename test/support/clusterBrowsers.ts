@@ -181,8 +181,11 @@ export async function claimedBy(
 export type NodeStats = {
   roomCount: number;
   peerCount: number;
-  /** In a cluster view, each room names its node; without it, every room is the node's own. */
-  rooms: { id: string; peers: number; node?: string }[];
+  /**
+   * One per room id, over every node that answered: `peers` counts everyone, `nodes` the
+   * people on each node holding part of the room, `node` the one with most of them.
+   */
+  rooms: { id: string; peers: number; node?: string; nodes?: Record<string, number> }[];
 };
 
 /** A node's admin `action=stats` document, asked from `from` (the node's own host by default). */
@@ -198,10 +201,23 @@ export async function nodeStats(node: ClusterNode, from: ClusterHost = node.host
   return stats;
 }
 
-/** The rooms a node has itself, from its stats (which may also list other nodes' rooms). */
+/**
+ * The rooms a node has a part of, from its stats (which also list other nodes' rooms),
+ * each with `peers` = the node's own part of it (a room spanning nodes has one on each).
+ */
 export async function ownRooms(node: ClusterNode): Promise<NodeStats['rooms']> {
   const { rooms } = await nodeStats(node);
-  return rooms.filter((room) => (room.node ?? node.nodeId) === node.nodeId);
+  return rooms.flatMap((room) => {
+    // An own key only: a node id may be spelled like an Object.prototype member.
+    const own = room.nodes
+      ? Object.hasOwn(room.nodes, node.nodeId)
+        ? room.nodes[node.nodeId]
+        : undefined
+      : (room.node ?? node.nodeId) === node.nodeId
+        ? room.peers
+        : undefined;
+    return own === undefined ? [] : [{ ...room, peers: own }];
+  });
 }
 
 /** The last `count` lines of a node's server.log, one short line each, for a failure report. */

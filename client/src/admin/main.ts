@@ -6,6 +6,7 @@ import type {
   ClusterStatus,
   NodeSnapshot,
   PeerSnapshot,
+  PipeCounts,
   RoomSnapshot,
   StatsSample,
 } from '../../../src/protocol/adminProtocol.ts';
@@ -173,7 +174,7 @@ async function ask<E extends 'kick' | 'drain' | 'unban'>(
   return emit.call(socket, event, request).catch(() => undefined);
 }
 
-function peerRow(peer: PeerSnapshot): HTMLTableRowElement {
+function peerRow(peer: PeerSnapshot, clustered: boolean): HTMLTableRowElement {
   const row = el('tr');
   const connection = [peer.connection.iceState, peer.connection.protocol]
     .filter(Boolean)
@@ -181,6 +182,8 @@ function peerRow(peer: PeerSnapshot): HTMLTableRowElement {
   const cells = [
     el('td', peer.nickname, peer.speaking ? 'speaking' : undefined),
     el('td', peer.ip),
+    // The node this person's media goes to: in a room spanning nodes, not all the same.
+    ...(clustered ? [el('td', peer.node)] : []),
     el('td', since(peer.joinedAt)),
     el('td', peer.muted ? 'muted' : peer.producing ? 'talking' : 'no mic'),
     el('td', connection),
@@ -207,27 +210,43 @@ function renderRooms(): void {
     roomsEl.replaceChildren(el('p', 'No rooms open.', 'muted'));
     return;
   }
+  // Which node a room and each person are on matters only when there are several.
+  const clustered = cluster?.clustered === true;
   roomsEl.replaceChildren(
     ...rooms.map((room) => {
       const table = el('table');
-      // Which node it lives on matters only when there are several.
-      const where = cluster?.clustered ? ` · on ${room.node}` : '';
-      table.append(
-        el(
-          'caption',
-          `${room.id} · ${room.peers.length}/${room.capacity} · open ${since(room.createdAt)}${where}`,
-        ),
+      const caption = el(
+        'caption',
+        `${room.id} · ${room.peers.length}/${room.capacity} · open ${since(room.createdAt)}`,
       );
+      const parts = Object.entries(room.nodes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      if (clustered && parts.length > 1) {
+        const split = parts.map(([node, count]) => `${node}: ${count}`).join(', ');
+        caption.append(' · ', el('span', `spans ${parts.length} nodes`, 'spans'), ` (${split})`);
+      } else if (clustered) {
+        caption.append(` · on ${room.node}`);
+      }
+      table.append(caption);
       const head = el('tr');
-      for (const title of ['Nickname', 'IP', 'In room', 'Mic', 'Connection', 'Loss', '']) {
-        head.append(el('th', title));
+      const titles = ['Nickname', 'IP', ...(clustered ? ['Node'] : [])];
+      for (const title of [...titles, 'In room', 'Mic', 'Connection', 'Loss', '']) {
+        const th = el('th', title);
+        th.scope = 'col';
+        head.append(th);
       }
       table.append(el('thead'), el('tbody'));
       table.tHead?.append(head);
-      table.tBodies[0]?.append(...room.peers.map(peerRow));
+      table.tBodies[0]?.append(...room.peers.map((peer) => peerRow(peer, clustered)));
       return table;
     }),
   );
+}
+
+function pipes(counts: PipeCounts | null): string {
+  if (!counts) return '–';
+  // Transports to other nodes; producers of this node sent out, of others received.
+  const transports = `${counts.transports} transport${counts.transports === 1 ? '' : 's'}`;
+  return `${transports}, ${counts.consumers} out, ${counts.producers} in`;
 }
 
 function nodeRow(node: NodeSnapshot, self: string): HTMLTableRowElement {
@@ -238,6 +257,8 @@ function nodeRow(node: NodeSnapshot, self: string): HTMLTableRowElement {
     el('td', node.mediaAddress),
     el('td', `${load.rooms}/${load.maxRooms}`),
     el('td', `${load.peers}/${load.maxPeers}`),
+    el('td', String(load.consumers)),
+    el('td', pipes(node.pipes)),
     el('td', load.workerCpuPercent === null ? '–' : `${load.workerCpuPercent}%`),
     el('td', node.draining ? 'draining' : 'serving'),
     el('td', `${since(node.heartbeatAt)} ago`),
@@ -271,12 +292,16 @@ function renderCluster(): void {
     'Media',
     'Rooms',
     'People',
+    'Consumers',
+    'Pipes',
     'Worker CPU',
     'State',
     'Heartbeat',
     '',
   ]) {
-    head.append(el('th', title));
+    const th = el('th', title);
+    th.scope = 'col';
+    head.append(th);
   }
   table.append(el('thead'), el('tbody'));
   table.tHead?.append(head);
