@@ -203,6 +203,14 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
     const sixth = await SignalingClient.connect(b.url);
     const full = await sixth.request('join', { roomId, nickname: 'Fay', rtpCapabilities: caps });
     assert.equal(!full.ok && full.error.code, 'ROOM_FULL');
+    // The room's node checks the encryption before placing anyone (b may not be home).
+    const keyed = await sixth.request('join', {
+      roomId,
+      nickname: 'Fay',
+      rtpCapabilities: caps,
+      e2ee: true,
+    });
+    assert.equal(!keyed.ok && keyed.error.code, 'ROOM_NOT_ENCRYPTED');
     sixth.close();
     await back.call('leave', {});
     back.close();

@@ -69,6 +69,47 @@ describe('join', () => {
     await b.c.call('resumeConsumers', { consumerIds: [b.data.consumers[0]?.id] });
   });
 
+  test('an end-to-end encrypted room takes only encrypting clients, and the reverse', async () => {
+    const c = await client();
+    const first = await c.call('join', {
+      roomId: 'sealed',
+      nickname: 'Ann',
+      rtpCapabilities: caps,
+      e2ee: true,
+    });
+    assert.equal(ts.server.rooms.get('sealed')?.encrypted, true);
+    const plain = await client();
+    const refused = await plain.request('join', {
+      roomId: 'sealed',
+      nickname: 'Eve',
+      rtpCapabilities: caps,
+    });
+    assert.equal(!refused.ok && refused.error.code, 'ROOM_ENCRYPTED');
+    assert.match(!refused.ok ? refused.error.message : '', /no key/);
+    const keyed = await client();
+    await keyed.call('join', { roomId: 'open-room', nickname: 'Bob', rtpCapabilities: caps });
+    assert.equal(ts.server.rooms.get('open-room')?.encrypted, false);
+    const other = await client();
+    const wrong = await other.request('join', {
+      roomId: 'open-room',
+      nickname: 'Cy',
+      rtpCapabilities: caps,
+      e2ee: true,
+    });
+    assert.equal(!wrong.ok && wrong.error.code, 'ROOM_NOT_ENCRYPTED');
+    // A resume that drops the key is no way in either (after a network drop).
+    (c.socket.io as unknown as { engine: { close(): void } }).engine.close();
+    await waitFor(() => ts.server.rooms.get('sealed')?.isDetached(first.peerId) === true);
+    const again = await client();
+    const resumed = await again.request('join', {
+      roomId: 'sealed',
+      nickname: 'Ann',
+      rtpCapabilities: caps,
+      resume: { peerId: first.peerId, token: first.resumeToken },
+    });
+    assert.equal(!resumed.ok && resumed.error.code, 'ROOM_ENCRYPTED');
+  });
+
   test('a consumer that closed after the join answer does not fail resuming the others', async () => {
     const talkers = [await joined('gone-talker', 'Ann'), await joined('gone-talker', 'Bob')];
     for (const [i, t] of talkers.entries()) {

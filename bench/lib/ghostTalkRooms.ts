@@ -48,7 +48,7 @@ export class GhostTalkRooms {
   }
 
   async room(id: string): Promise<GhostTalkRoom> {
-    const room = await this.server.server.rooms.getOrCreate(id);
+    const room = await this.server.server.rooms.getOrCreate(id, false);
     return {
       id,
       router: room.router,

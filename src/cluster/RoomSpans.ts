@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/createLogger.ts';
-import { NotFoundError } from '../media/errors.ts';
+import { EncryptionMismatchError, NotFoundError } from '../media/errors.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
 import { keys, type NodeRecord } from './clusterRecords.ts';
 import { NodeCalls } from './NodeCalls.ts';
@@ -123,14 +123,19 @@ export class RoomSpans {
   /**
    * Where a new person of `roomId` goes, asked of its node `home` (this one or another).
    */
-  async place(roomId: string, home: string): Promise<string> {
-    if (home === this.#o.nodeId) return this.#decide(roomId);
-    const { node } = await this.#calls.call(home, { m: 'place', room: roomId });
-    return node;
+  async place(roomId: string, home: string, e2ee: boolean): Promise<string> {
+    if (home === this.#o.nodeId) return this.#decide(roomId, e2ee);
+    const answer = await this.#calls.call(home, { m: 'place', room: roomId, e2ee });
+    if ('roomEncrypted' in answer) throw new EncryptionMismatchError(answer.roomEncrypted);
+    return answer.node;
   }
 
-  #decide(roomId: string): string {
+  #decide(roomId: string, e2ee: boolean): string {
     const self = this.#o.nodeId;
+    const existing = this.#o.rooms.get(roomId);
+    // Checked here: a part of the room made elsewhere takes its encryption from this join.
+    if (existing && existing.encrypted !== e2ee)
+      throw new EncryptionMismatchError(existing.encrypted);
     const own = this.#o.consumers();
     const budget = this.#o.nodeConsumerBudget;
     if (own < budget) return self;
@@ -168,7 +173,14 @@ export class RoomSpans {
   }
 
   async #answer(from: string, call: SpanCall): Promise<unknown> {
-    if (call.m === 'place') return { node: this.#decide(call.room) };
+    if (call.m === 'place') {
+      try {
+        return { node: this.#decide(call.room, call.e2ee) };
+      } catch (error) {
+        if (error instanceof EncryptionMismatchError) return { roomEncrypted: error.roomEncrypted };
+        throw error;
+      }
+    }
     const span = this.#spans.get(call.room);
     if (!span) throw new NotFoundError(`no part of room ${call.room} here`);
     if (call.m === 'pipeOpen') return { end: await span.opened(from, call.end) };

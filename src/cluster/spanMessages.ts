@@ -36,8 +36,8 @@ export type PipeEnd = z.infer<typeof pipeEndSchema>;
 
 /** A request one node makes of another, answered by a reply with the same `n`. */
 export const spanCallSchema = z.discriminatedUnion('m', [
-  /** To the room's node: where a new person should go. */
-  z.object({ m: z.literal('place'), room }),
+  /** To the room's node: where a new person (encrypting end to end or not) should go. */
+  z.object({ m: z.literal('place'), room, e2ee: z.boolean() }),
   /** Here is my end of our pipe for this room: connect yours to it, send me yours. */
   z.object({ m: z.literal('pipeOpen'), room, end: pipeEndSchema }),
   /** Send me this producer of yours over our pipe. */
@@ -46,7 +46,8 @@ export const spanCallSchema = z.discriminatedUnion('m', [
 export type SpanCall = z.infer<typeof spanCallSchema>;
 
 export const replySchemas = {
-  place: z.object({ node: nodeIdSchema }),
+  /** `roomEncrypted`: refused, the room's encryption differs from the join's. */
+  place: z.union([z.object({ node: nodeIdSchema }), z.object({ roomEncrypted: z.boolean() })]),
   pipeOpen: z.object({ end: pipeEndSchema }),
   pipeConsume: z.object({ rtpParameters: rtpParametersSchema, paused: z.boolean() }),
 } satisfies Record<SpanCall['m'], z.ZodType>;

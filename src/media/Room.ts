@@ -4,6 +4,7 @@ import type { Logger } from '../logging/createLogger.ts';
 import { logMediaConnections } from './connectionLog.ts';
 import {
   ConflictError,
+  EncryptionMismatchError,
   InvalidInputError,
   NotFoundError,
   NotInRoomError,
@@ -43,6 +44,8 @@ type Timing = Pick<
 export class Room extends EventEmitter<RoomEvents> {
   readonly id: string;
   readonly capacity: number;
+  /** Its audio is end-to-end encrypted by the clients: the server only forwards it. */
+  readonly encrypted: boolean;
   readonly createdAt = Date.now();
   readonly #peers = new Map<string, Peer>();
   readonly #placement: RoomPlacement;
@@ -80,6 +83,7 @@ export class Room extends EventEmitter<RoomEvents> {
     super();
     this.id = options.id;
     this.capacity = options.capacity;
+    this.encrypted = options.encrypted;
     this.#logger = options.logger;
     this.#timing = options;
     this.#budget = options.producerBudget;
@@ -87,7 +91,11 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#speaking = speaking;
     speaking.on('change', (peerIds) => this.emit('speaking', peerIds));
     placement.on('workerLost', (lost, main) => this.#onWorkerLost(lost, main));
-    this.#logger.info('room created', { room: this.id, worker: placement.main.worker.index });
+    this.#logger.info('room created', {
+      room: this.id,
+      worker: placement.main.worker.index,
+      encrypted: this.encrypted,
+    });
   }
 
   /** The first router: it hosts speaking detection and every producer is piped to it. */
@@ -147,6 +155,8 @@ export class Room extends EventEmitter<RoomEvents> {
 
   async join(options: JoinOptions): Promise<Joined> {
     if (this.#closed) throw new UnavailableError('room is closing, try again');
+    // Never an unencrypted client in an encrypted room, nor the other way round.
+    if (options.e2ee !== this.encrypted) throw new EncryptionMismatchError(this.encrypted);
     if (this.occupancy >= this.capacity) {
       throw new RoomFullError(`room is full (${this.capacity} people)`);
     }

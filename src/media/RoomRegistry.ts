@@ -94,7 +94,8 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
     }
     this.#pendingJoins += 1;
     try {
-      const room = await this.getOrCreate(roomId);
+      // A room takes its encryption from the join that makes it.
+      const room = await this.getOrCreate(roomId, options.e2ee);
       return { room, joined: await room.join(options) };
     } finally {
       this.#pendingJoins -= 1;
@@ -102,7 +103,7 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
   }
 
   /** The room, created if needed, without joining it (no cap applies: see join()). */
-  getOrCreate(roomId: string): Promise<Room> {
+  getOrCreate(roomId: string, encrypted: boolean): Promise<Room> {
     if (this.#closed) return Promise.reject(new UnavailableError('the server is shutting down'));
     const existing = this.#rooms.get(roomId);
     if (existing) {
@@ -111,15 +112,15 @@ export class RoomRegistry extends EventEmitter<RoomRegistryEvents> {
     }
     let creating = this.#creating.get(roomId);
     if (!creating) {
-      creating = this.#create(roomId).finally(() => this.#creating.delete(roomId));
+      creating = this.#create(roomId, encrypted).finally(() => this.#creating.delete(roomId));
       this.#creating.set(roomId, creating);
     }
     return creating;
   }
 
-  async #create(roomId: string): Promise<Room> {
+  async #create(roomId: string, encrypted: boolean): Promise<Room> {
     await this.#options.workers.live();
-    const room = await Room.create({ ...this.#options, id: roomId });
+    const room = await Room.create({ ...this.#options, id: roomId, encrypted });
     if (this.#closed) {
       room.close();
       throw new UnavailableError('the server is shutting down');

@@ -6,6 +6,8 @@ import type { WorkerPool } from './WorkerPool.ts';
 
 export type RoomOptions = {
   id: string;
+  /** End-to-end encrypted (its first join had a key): every join must be, too. */
+  encrypted: boolean;
   /** Where the room's routers live; the first goes to the least-loaded worker. */
   workers: WorkerPool;
   /** Consumers on a worker past which a growing room spills new peers to another worker. */
@@ -29,6 +31,8 @@ export type JoinOptions = {
   nickname: string;
   ip: string;
   rtpCapabilities: types.RtpCapabilities;
+  /** The client encrypts end to end (its link has a key). */
+  e2ee: boolean;
 };
 
 /** Someone in the room as the others see them, wherever their media is. */

@@ -36,6 +36,21 @@ export class RoomFullError extends MediaError {
   override name = 'RoomFullError';
 }
 
+/** The join's end-to-end encryption differs from the room's (`roomEncrypted`). */
+export class EncryptionMismatchError extends MediaError {
+  override name = 'EncryptionMismatchError';
+  readonly roomEncrypted: boolean;
+
+  constructor(roomEncrypted: boolean) {
+    super(
+      roomEncrypted
+        ? 'this room is end-to-end encrypted and the link has no key: ask for the whole link'
+        : 'this room is not end-to-end encrypted, but the link has a key: ask for the right link',
+    );
+    this.roomEncrypted = roomEncrypted;
+  }
+}
+
 /** The server cannot take this now (shutting down, worker restarting, at a cap): try later. */
 export class UnavailableError extends MediaError {
   override name = 'UnavailableError';

@@ -135,6 +135,11 @@ export const requestSchemas = {
     roomId: roomIdSchema,
     nickname: nicknameSchema,
     rtpCapabilities: rtpCapabilitiesSchema,
+    /**
+     * The link has a room key (in its fragment, which never reaches the server): this
+     * client encrypts its audio end to end and joins only a room that is encrypted too.
+     */
+    e2ee: z.boolean().default(false),
     /** After a dropped connection: take back the same place, with its media intact. */
     resume: z.object({ peerId: id, token: z.string().min(1).max(160) }).optional(),
   }),
@@ -159,6 +164,10 @@ export const errorCodes = [
   'NOT_IN_ROOM',
   'ALREADY_JOINED',
   'ROOM_FULL',
+  /** The room is end-to-end encrypted and this join has no key (an incomplete link). */
+  'ROOM_ENCRYPTED',
+  /** This join has a key but the room was started without one. */
+  'ROOM_NOT_ENCRYPTED',
   'NOT_FOUND',
   'FORBIDDEN',
   'UNSUPPORTED',

@@ -164,6 +164,7 @@ export class ClientSession implements PlaceHolder {
    */
   async #relayFor(join: {
     roomId: string;
+    e2ee: boolean;
     resume?: { token: string } | undefined;
   }): Promise<RemoteSession | undefined> {
     const { cluster } = this.#options;
@@ -175,7 +176,7 @@ export class ClientSession implements PlaceHolder {
       this.#placed = true;
     } else {
       const home = await cluster.route(join.roomId, true);
-      target = await cluster.spans.place(join.roomId, home);
+      target = await cluster.spans.place(join.roomId, home, join.e2ee);
       this.#placed = target !== home;
     }
     if (target === cluster.nodeId) return undefined;
@@ -298,7 +299,7 @@ export class ClientSession implements PlaceHolder {
   #makeHandlers(): Handlers {
     return {
       capabilities: async () => ({ routerRtpCapabilities: this.#options.routerRtpCapabilities }),
-      join: async ({ roomId, nickname, rtpCapabilities, resume }) => {
+      join: async ({ roomId, nickname, rtpCapabilities, resume, e2ee }) => {
         if (this.#place)
           throw new SignalingError('ALREADY_JOINED', 'already in a room; leave first');
         this.#held = [];
@@ -307,8 +308,8 @@ export class ClientSession implements PlaceHolder {
         let answer: JoinAnswer;
         try {
           answer =
-            (resume && this.#resume(roomId, resume)) ||
-            (await this.#join(roomId, nickname, rtpCapabilities as types.RtpCapabilities));
+            (resume && this.#resume(roomId, resume, e2ee)) ||
+            (await this.#join(roomId, nickname, rtpCapabilities as types.RtpCapabilities, e2ee));
         } catch (error) {
           this.#idleFrom();
           throw error;
@@ -360,9 +361,14 @@ export class ClientSession implements PlaceHolder {
   }
 
   /** Takes back a place after a dropped connection; undefined if it is gone. */
-  #resume(roomId: string, resume: { peerId: string; token: string }): JoinAnswer | undefined {
+  #resume(
+    roomId: string,
+    resume: { peerId: string; token: string },
+    e2ee: boolean,
+  ): JoinAnswer | undefined {
     const room = this.#options.rooms.get(roomId);
-    if (!room) return undefined;
+    // A mismatch goes on to a fresh join, which refuses it with the reason.
+    if (!room || room.encrypted !== e2ee) return undefined;
     try {
       const { peer, others } = room.resume(resume.peerId, resume.token);
       this.#hold(room, peer.id);
@@ -377,6 +383,7 @@ export class ClientSession implements PlaceHolder {
     roomId: string,
     nickname: string,
     rtpCapabilities: types.RtpCapabilities,
+    e2ee: boolean,
   ): Promise<JoinAnswer> {
     const { rooms, limits, sessions, cluster } = this.#options;
     // Relayed here, or routed here by #relayFor: either way this confirms the claim,
@@ -394,6 +401,7 @@ export class ClientSession implements PlaceHolder {
         nickname,
         ip: this.ip,
         rtpCapabilities,
+        e2ee,
       });
       this.#place = { room, peerId };
       return joinAnswer(room, joined, false);

@@ -1,5 +1,6 @@
 import {
   ConflictError,
+  EncryptionMismatchError,
   InvalidInputError,
   NotFoundError,
   NotInRoomError,
@@ -29,6 +30,10 @@ const codes: ReadonlyArray<[new (...args: never[]) => Error, ErrorCode]> = [
 export function toWireError(error: unknown): ProtocolError & { internal: boolean } {
   if (error instanceof SignalingError) {
     return { code: error.code, message: error.message, internal: false };
+  }
+  if (error instanceof EncryptionMismatchError) {
+    const code = error.roomEncrypted ? 'ROOM_ENCRYPTED' : 'ROOM_NOT_ENCRYPTED';
+    return { code, message: error.message, internal: false };
   }
   for (const [type, code] of codes) {
     if (error instanceof type) return { code, message: error.message, internal: false };
