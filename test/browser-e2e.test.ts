@@ -103,8 +103,10 @@ describe('browser end to end: three people in one room', { timeout: 240_000 }, (
       await other.goto(`${baseUrl}/`);
       await other.screenshot({ path: join(SCREENSHOTS, 'home-phone.png'), fullPage: true });
       await other.getByRole('button', { name: 'Start a new room' }).click();
-      await other.waitForURL(/\/r\/[a-z0-9]{12}$/);
+      // A new room is end-to-end encrypted: its 128-bit key is in the fragment.
+      await other.waitForURL(/\/r\/[a-z0-9]{12}#[A-Za-z0-9_-]{22}$/);
       await other.getByLabel('Nickname').waitFor();
+      await other.getByText('This room is end-to-end encrypted').waitFor();
     } finally {
       await other.close();
     }

@@ -5,7 +5,7 @@
  */
 
 /** Why the page cannot make calls at all here. */
-export type BrowserProblem = 'insecure' | 'no-webrtc';
+export type BrowserProblem = 'insecure' | 'no-webrtc' | 'no-e2ee';
 
 export function browserProblem(): BrowserProblem | undefined {
   // Browsers hide the microphone (navigator.mediaDevices) from plain-http pages other than localhost.

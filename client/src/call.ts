@@ -9,6 +9,11 @@ import type {
   ServerToClientEvents,
   TransportInfo,
 } from '../../src/protocol/protocol.ts';
+import {
+  type E2eeWorker,
+  e2eeTransportSettings,
+  type StreamStats,
+} from './e2ee/frameTransforms.ts';
 import { Emitter } from './emitter.ts';
 import { TransportLink } from './media/transportLink.ts';
 import { errorMessage } from './messages.ts';
@@ -44,6 +49,11 @@ type CallEvents = {
   remoteAudioEnded: [peerId: string];
   /** Something failed that does not end the call; the message is for people. */
   problem: [message: string];
+  /**
+   * Someone's audio arrives but none of it decrypts: their key (their link) differs
+   * from ours. Their frames are dropped, so nobody hears noise.
+   */
+  keyMismatch: [peerId: string];
   joined: [JoinMetrics];
 };
 
@@ -54,7 +64,15 @@ export type CallOptions = {
   nickname: string;
   mic: MediaStreamTrack;
   muted?: boolean;
+  /**
+   * An end-to-end encrypted room: the key from the link's fragment (never sent to the
+   * server) and the worker that encrypts and decrypts the frames with it.
+   */
+  e2ee?: { roomKey: string; worker: E2eeWorker };
 };
+
+/** Frames of someone's that fail to decrypt, none passing, before we say the keys differ. */
+const MISMATCH_AFTER_FRAMES = 25;
 
 type JoinData = Responses['join'];
 
@@ -81,6 +99,11 @@ export class Call extends Emitter<CallEvents> {
 
   readonly #signaling: Signaling;
   readonly #device: Device;
+  readonly #e2ee: CallOptions['e2ee'];
+  /** Peers whose frames we could not decrypt at all, told once each. */
+  readonly #mismatched = new Set<string>();
+  /** The encryption worker's latest counters, per stream (for the stats panel and tests). */
+  e2eeStats: StreamStats[] = [];
   #mic: MediaStreamTrack;
   readonly #peers = new Map<string, PeerInfo>();
   #selfInfo: PeerInfo | undefined;
@@ -116,7 +139,27 @@ export class Call extends Emitter<CallEvents> {
     this.nickname = options.nickname;
     this.#mic = options.mic;
     this.muted = options.muted ?? false;
+    this.#e2ee = options.e2ee;
+    this.#e2ee?.worker.on('stats', (streams) => this.#onE2eeStats(streams));
+    this.#e2ee?.worker.on('error', (message) =>
+      this.#problem('Encryption stopped working: audio is not sent or heard', message),
+    );
     this.#listen();
+  }
+
+  /** End-to-end encrypted: what is said never reaches the server in the clear. */
+  get encrypted(): boolean {
+    return this.#e2ee !== undefined;
+  }
+
+  #onE2eeStats(streams: StreamStats[]): void {
+    this.e2eeStats = streams;
+    for (const s of streams) {
+      if (s.operation !== 'decrypt' || s.frames > 0 || s.failed < MISMATCH_AFTER_FRAMES) continue;
+      if (this.#mismatched.has(s.senderId) || !this.#peers.has(s.senderId)) continue;
+      this.#mismatched.add(s.senderId);
+      this.emit('keyMismatch', s.senderId);
+    }
   }
 
   get mic(): MediaStreamTrack {
@@ -152,6 +195,7 @@ export class Call extends Emitter<CallEvents> {
         roomId: this.roomId,
         nickname: this.nickname,
         rtpCapabilities: this.#device.rtpCapabilities as Request<'join'>['rtpCapabilities'],
+        e2ee: this.encrypted,
         ...(resume ? { resume } : {}),
       });
       this.#joinTiming = join.timing;
@@ -260,6 +304,10 @@ export class Call extends Emitter<CallEvents> {
     const common = {
       iceServers: data.iceServers as RTCIceServer[],
       iceTransportPolicy: data.iceTransportPolicy,
+      // Chromium's insertable streams must be asked for when the connection is made.
+      ...(this.#e2ee
+        ? { additionalSettings: e2eeTransportSettings(this.#e2ee.worker.support) }
+        : {}),
     };
     this.#send = this.#link(
       this.#device.createSendTransport({ ...transportOptions(data.sendTransport), ...common }),
@@ -328,10 +376,19 @@ export class Call extends Emitter<CallEvents> {
     if (!send) return;
     // Muted people send silence from the first packet, not a blip of sound.
     this.#mic.enabled = !this.muted;
+    const e2ee = this.#e2ee;
+    const selfId = this.selfId;
     const producer = await send.transport.produce({
       track: this.#mic,
       codecOptions: OPUS_OPTIONS,
       stopTracks: false,
+      // Before the first frame leaves: each sender's key is derived from its peer id.
+      ...(e2ee && selfId
+        ? {
+            onRtpSender: (sender: RTCRtpSender) =>
+              e2ee.worker.attachSender(sender, selfId, e2ee.roomKey, `send-${selfId}`),
+          }
+        : {}),
     });
     if (generation !== this.#generation) {
       producer.close();
@@ -351,6 +408,7 @@ export class Call extends Emitter<CallEvents> {
   async #consume(infos: readonly ConsumerInfo[], generation: number): Promise<void> {
     const recv = this.#recv;
     if (!recv || infos.length === 0) return;
+    const e2ee = this.#e2ee;
     const results = await Promise.allSettled(
       infos.map((info) =>
         recv.transport.consume({
@@ -359,6 +417,12 @@ export class Call extends Emitter<CallEvents> {
           kind: info.kind,
           rtpParameters: info.rtpParameters as Parameters<Transport['consume']>[0]['rtpParameters'],
           appData: { peerId: info.peerId },
+          ...(e2ee
+            ? {
+                onRtpReceiver: (receiver: RTCRtpReceiver) =>
+                  e2ee.worker.attachReceiver(receiver, info.peerId, e2ee.roomKey, info.id),
+              }
+            : {}),
         }),
       ),
     );
@@ -583,6 +647,7 @@ export class Call extends Emitter<CallEvents> {
   /** The call is over for good: release the microphone and the socket listeners. */
   #stop(): void {
     this.#mic.stop();
+    this.#e2ee?.worker.close();
     for (const off of this.#unsubscribe.splice(0)) off();
   }
 

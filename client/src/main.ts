@@ -2,9 +2,11 @@ import './styles.css';
 import { browserProblem } from './browserSupport.ts';
 import { Connection } from './connection.ts';
 import { replaceChildren } from './dom.ts';
+import { e2eeSupport } from './e2ee/frameTransforms.ts';
+import { parseRoomKey } from './e2ee/roomKey.ts';
 import { decodeRoomSegment, isValidRoomId } from './roomId.ts';
 import { Sounds } from './sounds.ts';
-import { badRoomView, homeView } from './ui/homeView.ts';
+import { badKeyView, badRoomView, homeView } from './ui/homeView.ts';
 import { RoomPage } from './ui/roomPage.ts';
 import { unsupportedView } from './ui/unsupportedView.ts';
 
@@ -26,8 +28,22 @@ function main(app: HTMLElement): void {
     replaceChildren(app, homeView());
     return;
   }
+  // The key stays in the fragment: browsers never send it, in a request or a Referer.
+  const key = parseRoomKey(location.hash);
+  // Another key pasted over this one (no page load happens for a fragment): start again.
+  window.addEventListener('hashchange', () => location.reload());
+  if (!key.ok && key.reason === 'malformed') {
+    replaceChildren(app, badKeyView());
+    return;
+  }
+  // Never an unencrypted join into an encrypted room: without encoded transforms, stop.
+  if (key.ok && e2eeSupport() === 'none') {
+    replaceChildren(app, unsupportedView('no-e2ee'));
+    return;
+  }
   document.title = `Room ${roomId} · GhostTalk`;
-  new RoomPage(app, roomId, new Connection(), new Sounds()).showJoinForm();
+  const roomKey = key.ok ? key.key : undefined;
+  new RoomPage(app, roomId, new Connection(), new Sounds(), roomKey).showJoinForm();
 }
 
 const app = document.querySelector<HTMLElement>('#app');

@@ -12,6 +12,10 @@ const NOT_UNDERSTOOD =
 
 const REQUEST_MESSAGES: Record<RequestError['code'], string> = {
   ROOM_FULL: 'This room is full. Try again later, or start a new room.',
+  ROOM_ENCRYPTED:
+    'This link is incomplete: the room is end-to-end encrypted, and the key (the part of the link after #) is missing. Ask for the whole invite link.',
+  ROOM_NOT_ENCRYPTED:
+    'This link does not match the room: it carries a key, but the room was started without end-to-end encryption. Ask for the right invite link.',
   DISCONNECTED: "Can't reach the GhostTalk server. Check your connection; we keep trying.",
   TIMEOUT: 'The server did not answer in time. Please try again.',
   RATE_LIMITED:

@@ -1,4 +1,5 @@
 import { ROOM_ID_PATTERN } from '../../src/protocol/limits.ts';
+import { newRoomKey } from './e2ee/roomKey.ts';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const LENGTH = 12;
@@ -23,11 +24,23 @@ export function roomPath(id: string): string {
   return `/r/${encodeURIComponent(id)}`;
 }
 
-/** Accepts a bare room id or a pasted invite link (`https://host/r/<id>`). */
-export function roomIdFromInput(input: string): string {
+/**
+ * A new room's link: a fresh id and a fresh key in the fragment, so the room is end-to-end
+ * encrypted and its key never reaches the server (browsers do not send fragments).
+ */
+export function newRoomLink(): string {
+  return `${roomPath(newRoomId())}#${newRoomKey()}`;
+}
+
+/**
+ * Accepts a bare room id or a pasted invite link (`https://host/r/<id>#<key>`); the
+ * fragment (the room key, if any) is kept as it is, for the room page to check.
+ */
+export function roomFromInput(input: string): { id: string; fragment: string } {
   const trimmed = input.trim();
-  const match = /\/r\/([^/?#]+)/.exec(trimmed);
-  return match?.[1] ? decodeRoomSegment(match[1]) : trimmed;
+  const match = /\/r\/([^/?#]+)[^#]*(#.*)?$/.exec(trimmed);
+  if (!match?.[1]) return { id: trimmed, fragment: '' };
+  return { id: decodeRoomSegment(match[1]), fragment: match[2] ?? '' };
 }
 
 /**

@@ -1,10 +1,10 @@
 import { h } from '../dom.ts';
-import { isValidRoomId, newRoomId, roomIdFromInput, roomPath } from '../roomId.ts';
+import { isValidRoomId, newRoomLink, roomFromInput, roomPath } from '../roomId.ts';
 
 /** `/`: start a room, or go to one you were given. */
 export function homeView(): HTMLElement {
   const start = h('button', { type: 'button', class: 'primary big' }, 'Start a new room');
-  start.addEventListener('click', () => location.assign(roomPath(newRoomId())));
+  start.addEventListener('click', () => location.assign(newRoomLink()));
 
   const input = h('input', {
     id: 'room-code',
@@ -25,12 +25,12 @@ export function homeView(): HTMLElement {
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const id = roomIdFromInput(input.value);
+    const { id, fragment } = roomFromInput(input.value);
     if (!isValidRoomId(id)) {
       error.textContent = 'That is not a room code: use letters, digits, - and _ (up to 64).';
       return;
     }
-    location.assign(roomPath(id));
+    location.assign(`${roomPath(id)}${fragment}`);
   });
 
   return h(
@@ -56,7 +56,7 @@ export function homeView(): HTMLElement {
 /** `/r/<bad id>`: say what is wrong and offer the way out. */
 export function badRoomView(): HTMLElement {
   const start = h('button', { type: 'button', class: 'primary' }, 'Start a new room');
-  start.addEventListener('click', () => location.assign(roomPath(newRoomId())));
+  start.addEventListener('click', () => location.assign(newRoomLink()));
   return h(
     'section',
     { class: 'card' },
@@ -68,6 +68,21 @@ export function badRoomView(): HTMLElement {
     ),
     start,
     ' ',
+    h('a', { href: '/', class: 'button-link' }, 'Start page'),
+  );
+}
+
+/** `/r/<id>#<damaged key>`: the link was cut or mangled on its way here. */
+export function badKeyView(): HTMLElement {
+  return h(
+    'section',
+    { class: 'card' },
+    h('h1', {}, 'This link is incomplete'),
+    h(
+      'p',
+      { role: 'alert' },
+      'The room is end-to-end encrypted, and the key at the end of the link (after #) is damaged or cut short, so you could not hear anyone. Ask for the whole invite link again, and open it exactly as it was sent.',
+    ),
     h('a', { href: '/', class: 'button-link' }, 'Start page'),
   );
 }

@@ -12,13 +12,15 @@ export type JoinView = {
 
 export type JoinViewOptions = {
   roomId: string;
+  /** The link has a room key: the room is end-to-end encrypted. */
+  encrypted: boolean;
   nickname: string | undefined;
   /** `clickedAt` is performance.now() of the click, for measuring the join. */
   onJoin(nickname: string, clickedAt: number): void;
 };
 
 /** `/r/<id>` before joining: a nickname and a Join button. */
-export function joinView({ roomId, nickname, onJoin }: JoinViewOptions): JoinView {
+export function joinView({ roomId, encrypted, nickname, onJoin }: JoinViewOptions): JoinView {
   const input = h('input', {
     id: 'nickname',
     name: 'nickname',
@@ -71,6 +73,13 @@ export function joinView({ roomId, nickname, onJoin }: JoinViewOptions): JoinVie
     h('p', { class: 'eyebrow' }, h('a', { href: '/' }, 'GhostTalk')),
     h('h1', {}, 'Join the room'),
     h('p', { class: 'room-code' }, 'Room ', h('code', {}, roomId)),
+    encrypted
+      ? h(
+          'p',
+          { class: 'encryption', 'data-encrypted': 'true' },
+          'This room is end-to-end encrypted: only the people with this link can hear what is said, not the server.',
+        )
+      : '',
     form,
     h('p', { class: 'hint' }, 'Your browser will ask to use your microphone.'),
   );

@@ -2,6 +2,8 @@ import { Call, type CallState } from '../call.ts';
 import type { Connection } from '../connection.ts';
 import { openMic } from '../devices.ts';
 import { replaceChildren } from '../dom.ts';
+import { E2eeWorker } from '../e2ee/frameTransforms.ts';
+import { safetyCode } from '../e2ee/roomKey.ts';
 import { joinErrorMessage } from '../messages.ts';
 import { loadPref, savePref } from '../prefs.ts';
 import type { Sounds } from '../sounds.ts';
@@ -16,6 +18,9 @@ export class RoomPage {
   readonly #roomId: string;
   readonly #connection: Connection;
   readonly #sounds: Sounds;
+  /** The key of an end-to-end encrypted room (from the link's fragment), if it is one. */
+  readonly #roomKey: string | undefined;
+  #safetyCode: string | undefined;
   /** Lives across calls: the elements a gesture unlocked stay unlocked (iOS). */
   readonly #audio = new RemoteAudio();
   #join: JoinView | undefined;
@@ -23,9 +28,16 @@ export class RoomPage {
   #call: Call | undefined;
   #everConnected = false;
 
-  constructor(app: HTMLElement, roomId: string, connection: Connection, sounds: Sounds) {
+  constructor(
+    app: HTMLElement,
+    roomId: string,
+    connection: Connection,
+    sounds: Sounds,
+    roomKey?: string,
+  ) {
     this.#app = app;
     this.#roomId = roomId;
+    this.#roomKey = roomKey;
     this.#connection = connection;
     this.#sounds = sounds;
     const socket = connection.signaling.socket;
@@ -47,6 +59,7 @@ export class RoomPage {
   showJoinForm(): void {
     this.#join = joinView({
       roomId: this.#roomId,
+      encrypted: this.#roomKey !== undefined,
       nickname: loadPref('nickname'),
       onJoin: (nickname, clickedAt) => void this.#start(nickname, clickedAt),
     });
@@ -76,12 +89,16 @@ export class RoomPage {
         mic.value.stop();
         throw device.reason;
       }
+      const roomKey = this.#roomKey;
+      if (roomKey) this.#safetyCode ??= await safetyCode(roomKey);
       call = new Call({
         signaling: this.#connection.signaling,
         device: device.value,
         roomId: this.#roomId,
         nickname,
         mic: mic.value,
+        // One worker per call: the call closes it when it ends.
+        e2ee: roomKey ? { roomKey, worker: new E2eeWorker() } : undefined,
       });
       this.#enterRoom(call);
       await call.join(clickedAt);
@@ -104,6 +121,7 @@ export class RoomPage {
       call,
       audio: this.#audio,
       sounds: this.#sounds,
+      safetyCode: this.#safetyCode,
       onHangUp: () => void call.leave(),
     });
     call.on('state', (state) => this.#onState(call, state));

@@ -15,6 +15,8 @@ import { StatsPanel } from './statsPanel.ts';
 
 export type RoomViewOptions = {
   call: Call;
+  /** An end-to-end encrypted room: the safety code of its key, for people to compare. */
+  safetyCode?: string;
   /** Owned by the page: its elements were unlocked by the Join click. */
   audio: RemoteAudio;
   sounds: Sounds;
@@ -42,7 +44,7 @@ export class RoomView {
   readonly #mute: HTMLButtonElement;
   readonly #cleanup: (() => void)[] = [];
 
-  constructor({ call, audio, sounds, onHangUp }: RoomViewOptions) {
+  constructor({ call, audio, sounds, onHangUp, safetyCode }: RoomViewOptions) {
     this.#call = call;
     this.#audio = audio;
     this.#sounds = sounds;
@@ -97,6 +99,7 @@ export class RoomView {
           {},
           h('p', { class: 'eyebrow' }, 'GhostTalk'),
           h('h1', {}, 'Room ', h('code', {}, call.roomId)),
+          encryptionStatus(safetyCode),
         ),
         inviteButton(location.href),
       ),
@@ -138,6 +141,11 @@ export class RoomView {
       ),
       call.on('state', (state) => this.#showState(state)),
       call.on('problem', (message) => this.#flash(message)),
+      call.on('keyMismatch', (peerId) => {
+        const who = call.participants().find((p) => p.id === peerId)?.nickname ?? 'Someone';
+        this.#banner.dataset.kind = 'error';
+        this.#banner.textContent = `${who}’s audio cannot be decrypted: their link has a different key from yours, so you cannot hear them. Compare the safety code, and share the whole invite link again.`;
+      }),
       call.on('joined', (metrics) => this.#stats.showJoin(metrics)),
       installShortcuts({ isMuted: () => call.muted, setMuted: (m) => call.setMuted(m) }),
       () => this.#devices.dispose(),
@@ -213,4 +221,26 @@ export class RoomView {
     ]);
     this.#stats.show(this.#sampler.sample(sendReport, recvReport));
   }
+}
+
+/**
+ * Whether what is said can be heard by the server. In an encrypted room, the safety code
+ * lets people check by voice that they all opened the same link (the same key).
+ */
+function encryptionStatus(safetyCode: string | undefined): HTMLElement {
+  if (safetyCode === undefined) {
+    return h(
+      'p',
+      { class: 'encryption', 'data-encrypted': 'false' },
+      'Not end-to-end encrypted: this link has no key.',
+    );
+  }
+  return h(
+    'p',
+    { class: 'encryption', 'data-encrypted': 'true' },
+    icon('lock'),
+    'End-to-end encrypted. Safety code ',
+    h('code', { class: 'safety-code', 'aria-label': `safety code ${safetyCode}` }, safetyCode),
+    h('span', { class: 'hint' }, ' Everyone in the room sees the same code.'),
+  );
 }

@@ -31,6 +31,17 @@ export function unsupportedView(problem: BrowserProblem): HTMLElement {
       ),
     );
   }
+  if (problem === 'no-e2ee') {
+    return card(
+      'This browser cannot join this encrypted room',
+      h(
+        'p',
+        { role: 'alert' },
+        'The room is end-to-end encrypted: each browser encrypts its own audio, so the server cannot hear it. This browser cannot do that (it lacks encoded transforms for WebRTC), and joining without encryption would expose what you say, so it does not join.',
+      ),
+      h('p', {}, 'Open this link in a current Chrome, Firefox or Safari: ', address),
+    );
+  }
   return card(
     'This browser cannot make voice calls',
     h(
