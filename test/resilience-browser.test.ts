@@ -8,6 +8,7 @@
  *   peer, same transports) and the others never see that person leave.
  * - The same for everyone's media at once, kept blocked past the pages' first ICE
  *   restarts: they retry, and all come back in place once the block is lifted.
+ * The room is end-to-end encrypted (every rejoin sets the frame encryption up again).
  * Each prints its recovery times. Signaling drops are covered by browser-e2e.
  */
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
+import { newRoomKey } from '../client/src/e2ee/roomKey.ts';
 import {
   closePeople,
   ensureClientBuilt,
@@ -103,6 +105,8 @@ describe('browser resilience: worker crash and blocked media', { timeout: 150_00
   const people: Person[] = [];
   const peerIds = new Map<string, string>(); // name -> peer id
   const roomId = `resilience-${Date.now().toString(36)}`;
+  // End-to-end encrypted, as new rooms are: recovery must bring the encryption back too.
+  const roomKey = newRoomKey();
 
   const person = (name: string): Person => {
     const found = people.find((p) => p.name === name);
@@ -161,7 +165,7 @@ describe('browser resilience: worker crash and blocked media', { timeout: 150_00
       const { dataDir } = ts;
       await launchPeople(PEOPLE, dataDir, people);
 
-      await Promise.all(people.map((p) => p.page.goto(`${ts?.url}/r/${roomId}`)));
+      await Promise.all(people.map((p) => p.page.goto(`${ts?.url}/r/${roomId}#${roomKey}`)));
       for (const p of people) {
         await p.page.getByLabel('Nickname').fill(p.name);
         await p.page.getByRole('button', { name: 'Join', exact: true }).click();
@@ -173,6 +177,7 @@ describe('browser resilience: worker crash and blocked media', { timeout: 150_00
       }
       await everyoneListsEveryone(15_000);
       await everyoneHearsEveryone(15_000);
+      assert.equal(ts.server.rooms.get(roomId)?.encrypted, true, 'an encrypted room');
     },
     { timeout: 120_000 },
   );
