@@ -7,7 +7,7 @@
  * Chromium's hearing is checked by tone analysis of the remote <audio> element; headless
  * Firefox plays no audio (its AudioContext stays suspended), so its hearing is checked
  * by inbound-rtp stats: packets, samples and their energy. Mute, speaking rings and a
- * dropped signaling connection are checked both ways.
+ * dropped signaling connection are checked both ways, in an end-to-end encrypted room.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page as FirefoxPage } from 'puppeteer-core';
+import { newRoomKey } from '../client/src/e2ee/roomKey.ts';
 import {
   CHROMIUM_PATH,
   closePeople,
@@ -257,7 +258,8 @@ describe('Firefox and Chromium in one room across test hosts', { skip, timeout: 
       if (f.status === 'fulfilled') firefox = f.value;
       for (const result of [c, f]) if (result.status === 'rejected') throw result.reason;
       await firefoxPage().evaluateOnNewDocument(installJoinProbe);
-      const url = `${server.url}/r/${roomId}`;
+      // End-to-end encrypted: Firefox's RTCRtpScriptTransform and Chromium's must agree.
+      const url = `${server.url}/r/${roomId}#${newRoomKey()}`;
       await Promise.all([chromiumPage().goto(url), firefoxPage().goto(url)]);
     },
     { timeout: 120_000 },
