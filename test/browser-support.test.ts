@@ -172,6 +172,34 @@ describe('browser support: pages that cannot work say why, Safari/iOS limits', {
     }
   });
 
+  test('an encrypted room in a browser without encoded transforms: a clear message, no join', async () => {
+    const key = 'AAAAAAAAAAAAAAAAAAAAAA';
+    const { page, close } = await open(url(`/r/${roomId}-sealed#${key}`), {
+      script: () => {
+        const g = globalThis as unknown as {
+          RTCRtpScriptTransform?: unknown;
+          RTCRtpSender: { prototype: { createEncodedStreams?: unknown } };
+        };
+        delete g.RTCRtpScriptTransform;
+        delete g.RTCRtpSender.prototype.createEncodedStreams;
+      },
+      arg: {},
+    });
+    try {
+      await page
+        .getByRole('heading', { name: 'This browser cannot join this encrypted room' })
+        .waitFor();
+      const alert = (await page.getByRole('alert').textContent()) ?? '';
+      assert.match(alert, /end-to-end encrypted/);
+      assert.match(alert, /does not join/);
+      // Never an unencrypted join instead: there is no Join button at all.
+      assert.equal(await page.getByLabel('Nickname').count(), 0);
+      assert.equal(ts?.server.rooms.get(`${roomId}-sealed`), undefined, 'no room was made');
+    } finally {
+      await close();
+    }
+  });
+
   const micFailures: [string, RegExp][] = [
     ['NotAllowedError', /Microphone access is blocked.*To allow it again.*set Microphone to Allow/],
     ['NotFoundError', /No microphone was found/],

@@ -221,6 +221,25 @@ describe('end-to-end encrypted rooms in Chromium', { timeout: 300_000 }, () => {
     await everyoneHearsEveryone();
   });
 
+  test('Chromium without RTCRtpScriptTransform encrypts through createEncodedStreams', async () => {
+    const dee = person('Dee');
+    // From now on Dee's pages see a browser with insertable streams only (older Chromium).
+    await dee.page.addInitScript(() => {
+      delete (globalThis as { RTCRtpScriptTransform?: unknown }).RTCRtpScriptTransform;
+    });
+    await enter(dee, `${server().url}/r/${roomId}#${key}`);
+    peerIds.set('Dee', await selfId(dee));
+    assert.equal(await dee.page.evaluate(() => 'RTCRtpScriptTransform' in globalThis), false);
+    const everyone = people;
+    for (const p of everyone) {
+      const others = everyone
+        .filter((o) => o !== p)
+        .map((o) => ({ name: o.name, toneHz: o.toneHz, peerId: peerIds.get(o.name) }));
+      await waitUntilHears(p, others, TONES, { timeoutMs: 15_000 });
+    }
+    await dee.page.getByRole('button', { name: 'Hang up' }).click();
+  });
+
   test('the key is in no request, header, socket message or log line of the server', async () => {
     assert.ok(received.length > 10, 'requests were recorded');
     const leaks = received.filter((line) => line.includes(key));
