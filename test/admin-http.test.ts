@@ -55,7 +55,7 @@ async function metric(name: string): Promise<number> {
   return Number(line.slice(name.length + 1));
 }
 
-async function joined(roomId: string, nickname: string): Promise<SignalingClient> {
+async function joined(roomId: string, nickname: string, e2ee = false): Promise<SignalingClient> {
   const c = await SignalingClient.connect(ts.url);
   clients.push(c);
   const { routerRtpCapabilities } = await c.call('capabilities', {});
@@ -63,6 +63,7 @@ async function joined(roomId: string, nickname: string): Promise<SignalingClient
     roomId,
     nickname,
     rtpCapabilities: routerRtpCapabilities as types.RtpCapabilities,
+    e2ee,
   });
   return c;
 }
@@ -178,6 +179,18 @@ describe('admin HTTP API', () => {
       assert.deepEqual(worker.pids, [ts.worker().pid]);
       assert.equal(typeof (stats.process as Record<string, unknown>).rssBytes, 'number');
     }
+  });
+
+  test('stats say which rooms are end-to-end encrypted', async () => {
+    const sealed = await joined('admin-sealed', 'Ann', true);
+    const open = await joined('admin-open', 'Bob');
+    const stats = (await (await admin('?action=stats', { headers: bearer() })).json()) as {
+      rooms: { id: string; encrypted: boolean }[];
+    };
+    const flags = Object.fromEntries(stats.rooms.map((r) => [r.id, r.encrypted]));
+    assert.deepEqual(flags, { 'admin-sealed': true, 'admin-open': false });
+    await Promise.all([sealed.call('leave', {}), open.call('leave', {})]);
+    await waitFor('the rooms to close', () => ts.server.rooms.size === 0);
   });
 
   test('a missing key gets 401, a wrong one 403, with no detail', async () => {

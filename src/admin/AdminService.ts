@@ -190,6 +190,7 @@ export class AdminService {
         node: this.#o.nodeId,
         createdAt: room.createdAt,
         capacity: room.capacity,
+        encrypted: room.encrypted,
         peers: [...room.peers.values()].map((peer) => this.#peer(peer, room.speaking)),
       }));
   }
@@ -310,6 +311,7 @@ export class AdminService {
       nodes: room.nodes,
       peers: room.peers.length,
       capacity: room.capacity,
+      encrypted: room.encrypted,
       createdAt: new Date(room.createdAt).toISOString(),
     }));
     const latest = this.#o.stats.latest();

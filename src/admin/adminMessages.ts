@@ -43,6 +43,8 @@ const roomSnapshotSchema = z.object({
   node: nodeIdSchema,
   createdAt: z.number(),
   capacity: z.number().int().min(0),
+  // Older nodes do not say: their rooms are unencrypted.
+  encrypted: z.boolean().default(false),
   peers: z.array(peerSnapshotSchema).max(10_000),
 }) satisfies z.ZodType<RoomPart>;
 

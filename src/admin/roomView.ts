@@ -6,6 +6,7 @@ export type RoomPart = {
   node: string;
   createdAt: number;
   capacity: number;
+  encrypted: boolean;
   /** Their node is the part's (a node answers for its own peers only). */
   peers: Omit<PeerSnapshot, 'node'>[];
 };
@@ -71,6 +72,8 @@ export function mergeRoomParts(parts: readonly RoomPart[]): RoomSnapshot[] {
       createdAt: Math.min(...list.map((p) => p.createdAt)),
       // Every part refuses a join past its own cap (each counts the whole room).
       capacity: Math.min(...list.map((p) => p.capacity)),
+      // Placement refuses a part with other encryption; any encrypted part shows it.
+      encrypted: list.some((p) => p.encrypted),
       peers,
     });
   }

@@ -45,6 +45,8 @@ export type RoomSnapshot = {
   /** Epoch milliseconds: when its first part was created. */
   createdAt: number;
   capacity: number;
+  /** End-to-end encrypted: the server forwards its audio and cannot hear it. */
+  encrypted: boolean;
   /** Everyone, on every node that answered, each with its `node`. */
   peers: PeerSnapshot[];
 };

@@ -220,6 +220,7 @@ function renderRooms(): void {
         `${room.id} · ${room.peers.length}/${room.capacity} · open ${since(room.createdAt)}`,
       );
       const parts = Object.entries(room.nodes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      if (room.encrypted) caption.append(' · ', el('span', 'end-to-end encrypted', 'encrypted'));
       if (clustered && parts.length > 1) {
         const split = parts.map(([node, count]) => `${node}: ${count}`).join(', ');
         caption.append(' · ', el('span', `spans ${parts.length} nodes`, 'spans'), ` (${split})`);
