@@ -27,6 +27,7 @@ import {
   TONES,
   waitFor,
   waitUntilHears,
+  waitUntilStopsHearing,
 } from './support/browser.ts';
 import { freePort } from './support/ports.ts';
 
@@ -215,18 +216,8 @@ describe('browser end to end: three people in one room', { timeout: 240_000 }, (
       await row.getByText('muted', { exact: true }).waitFor({ state: 'visible' });
       // Bo goes quiet while the other person is still heard.
       const other = people.find((p) => p !== bo && p !== listener) as Person;
-      let last: ElementSpectrum[] = [];
-      await waitFor(
-        `${listener.name} to stop hearing Bo (and still hear ${other.name})`,
-        async () => {
-          last = await remoteSpectra(listener.page, TONES);
-          const otherDb = heardLevel(last, peerIds.get(other.name), other.toneHz);
-          return otherDb !== undefined && isAbsent(last, bo.toneHz, otherDb);
-        },
-        { timeoutMs: 10_000, intervalMs: 200 },
-      ).catch((error: Error) => {
-        throw new Error(`${error.message}\n  spectra: ${describeSpectra(last)}`);
-      });
+      const heard = { name: other.name, toneHz: other.toneHz, peerId: peerIds.get(other.name) };
+      await waitUntilStopsHearing(listener, bo, heard, TONES);
     }
 
     // Push-to-talk: holding Space while muted lets Bo talk; letting go mutes again.

@@ -18,17 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  describeSpectra,
-  type ElementSpectrum,
   ensureClientBuilt,
-  heardLevel,
-  isAbsent,
   type Person,
   readMediaWatch,
-  remoteSpectra,
   startMediaWatch,
   waitFor,
   waitUntilHears,
+  waitUntilStopsHearing,
 } from './support/browser.ts';
 import {
   describeNodeLog,
@@ -249,18 +245,8 @@ describe('a room spread over three nodes', { skip, timeout: 300_000 }, () => {
         const row = listener.page.locator(`li[data-peer-id="${deeId}"]`);
         await row.getByText('muted', { exact: true }).waitFor({ state: 'visible' });
         const other = people.find((p) => p !== dee && p !== listener) as Person;
-        let last: ElementSpectrum[] = [];
-        await waitFor(
-          `${listener.name} to stop hearing Dee (and still hear ${other.name})`,
-          async () => {
-            last = await remoteSpectra(listener.page, TONES);
-            const otherDb = heardLevel(last, peerIds.get(other.name), other.toneHz);
-            return otherDb !== undefined && isAbsent(last, dee.toneHz, otherDb);
-          },
-          { timeoutMs: 10_000, intervalMs: 200 },
-        ).catch((error: Error) => {
-          throw new Error(`${error.message}\n  spectra: ${describeSpectra(last)}`);
-        });
+        const heard = { name: other.name, toneHz: other.toneHz, peerId: peerIds.get(other.name) };
+        await waitUntilStopsHearing(listener, dee, heard, TONES);
       }
       await mute.click();
       await everyoneHearsEveryone(10_000);

@@ -49,6 +49,13 @@ after(async () => {
 
 type Counts = { transports: number; consumers: number; producers: number };
 
+/** Everyone talks all the time: one packet each per 20 ms. */
+function talkAll(clients: readonly WeriftClient[]): NodeJS.Timeout {
+  return setInterval(() => {
+    for (const c of clients) if (!c.closed) c.sendRtp(Buffer.alloc(60, 1));
+  }, 20);
+}
+
 async function pipes(node: TestServer): Promise<Counts> {
   const cluster = node.server.cluster;
   assert.ok(cluster, 'clustered');
@@ -75,10 +82,7 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
     await waitFor('every node to see the three', () =>
       nodes.every((n) => n.server.cluster?.nodes.length === 3),
     );
-    // Everyone talks all the time: one packet each per 20 ms.
-    pacer = setInterval(() => {
-      for (const c of clients) if (!c.closed) c.sendRtp(Buffer.alloc(60, 1));
-    }, 20);
+    pacer = talkAll(clients);
   });
 
   after(async () => {
@@ -340,9 +344,7 @@ describe('a newcomer on a part of the room that was empty', { timeout: 60_000 },
       () => nodes.every((n) => n.server.cluster?.nodes.length === 2),
       { timeoutMs: 12_000 },
     );
-    pacer = setInterval(() => {
-      for (const c of clients) if (!c.closed) c.sendRtp(Buffer.alloc(60, 1));
-    }, 20);
+    pacer = talkAll(clients);
   });
 
   after(async () => {

@@ -28,6 +28,7 @@ import {
   remoteSpectra,
   waitFor,
   waitUntilHears,
+  waitUntilStopsHearing,
 } from './support/browser.ts';
 import { type OpusTap, tapProducer } from './support/opusTap.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
@@ -191,18 +192,8 @@ describe('end-to-end encrypted rooms in Chromium', { timeout: 300_000 }, () => {
     await mute.click();
     for (const listener of members().filter((p) => p !== bo)) {
       const other = members().find((p) => p !== bo && p !== listener) as Person;
-      let last: ElementSpectrum[] = [];
-      await waitFor(
-        `${listener.name} to stop hearing Bo`,
-        async () => {
-          last = await remoteSpectra(listener.page, TONES);
-          const otherDb = heardLevel(last, peerIds.get(other.name), other.toneHz);
-          return otherDb !== undefined && isAbsent(last, bo.toneHz, otherDb);
-        },
-        { timeoutMs: 10_000, intervalMs: 200 },
-      ).catch((error: Error) => {
-        throw new Error(`${error.message}\n  spectra: ${describeSpectra(last)}`);
-      });
+      const heard = { name: other.name, toneHz: other.toneHz, peerId: peerIds.get(other.name) };
+      await waitUntilStopsHearing(listener, bo, heard, TONES);
     }
     await mute.click();
     await everyoneHearsEveryone();

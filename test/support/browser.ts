@@ -536,6 +536,31 @@ export async function waitUntilHears(
   });
 }
 
+/**
+ * Waits until `listener` no longer hears `silent`'s tone anywhere on the page while it
+ * still hears `other` (so the silence is not just a dead page); the error shows the spectra.
+ */
+export async function waitUntilStopsHearing(
+  listener: Person,
+  silent: { name: string; toneHz: number },
+  other: Speaker,
+  tonesHz: readonly number[],
+  { timeoutMs = 10_000 } = {},
+): Promise<void> {
+  let last: ElementSpectrum[] = [];
+  await waitFor(
+    `${listener.name} to stop hearing ${silent.name} (and still hear ${other.name})`,
+    async () => {
+      last = await remoteSpectra(listener.page, tonesHz);
+      const otherDb = heardLevel(last, other.peerId, other.toneHz);
+      return otherDb !== undefined && isAbsent(last, silent.toneHz, otherDb);
+    },
+    { timeoutMs, intervalMs: 200 },
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}\n  spectra: ${describeSpectra(last)}`);
+  });
+}
+
 export { waitFor };
 
 /** Closes everyone's browser, first printing each one's last console errors (for a failed run). */
