@@ -4,7 +4,9 @@
  * bench/results/latest.{json,md,svg,png} plus a dated copy of the JSON.
  *
  *   --short          fewer, shorter steps
- *   --only=a,b       run only some phases: forwarding, baseline, capacity, joins, twoWorker, cluster
+ *   --only=a,b       run only some phases: forwarding, baseline, capacity, joins, twoWorker,
+ *                    cluster, span; a partial run writes only-<phases>.{json,md} (and a dated
+ *                    copy of the JSON), never latest.*, which keeps the last run of every phase
  *   --out=DIR        results folder (default bench/results)
  *
  * MEDIASOUP_WORKER_BIN=<path> benchmarks another worker build (mediasoup reads it).
@@ -21,10 +23,19 @@ import { type JoinsResult, measureJoins } from './lib/joins.ts';
 import { describeMachine } from './lib/machine.ts';
 import { LoadGenerator } from './lib/plainRtp.ts';
 import { buildResults, writeResults } from './lib/report.ts';
+import { measureSpan, type SpanResult } from './lib/span.ts';
 import { SrtpReceivers } from './lib/srtpLoad.ts';
 import { measureTwoWorkerRoom, type TwoWorkerRoomResult } from './lib/twoWorkerRoom.ts';
 
-const PHASES = ['forwarding', 'baseline', 'capacity', 'joins', 'twoWorker', 'cluster'] as const;
+const PHASES = [
+  'forwarding',
+  'baseline',
+  'capacity',
+  'joins',
+  'twoWorker',
+  'cluster',
+  'span',
+] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values } = parseArgs({
@@ -40,6 +51,9 @@ for (const phase of only) {
   if (!PHASES.includes(phase))
     throw new Error(`unknown phase ${phase}; phases: ${PHASES.join(', ')}`);
 }
+/** Files of a run of some phases only are named after them: latest.* stays whole. */
+const partial = PHASES.some((phase) => !only.has(phase));
+const fileName = partial ? `only-${PHASES.filter((p) => only.has(p)).join('+')}` : 'latest';
 
 /** Sizes per mode: short keeps every phase but with fewer, shorter windows. */
 const plan = short
@@ -51,6 +65,23 @@ const plan = short
       twoWorker: { peers: 60, talkers: 2, rounds: 1, windowMs: 2500 },
       bigRoom: { talkers: 2, listeners: 8, windowMs: 3000 },
       cluster: { joins: 6, concurrency: 4, seconds: 2 },
+      span: {
+        pipe: {
+          points: [{ talkers: 2, listeners: 4 }],
+          rounds: 1,
+          windowMs: 1500,
+          paceMs: 300,
+        },
+        room: {
+          talkers: 4,
+          firstListeners: 8,
+          maxSteps: 2,
+          extraSteps: 0,
+          maxPeople: 40,
+          windows: 1,
+          windowMs: 1000,
+        },
+      },
     }
   : {
       forwarding: { producers: 5, consumersPerProducer: 20, rounds: 4, windowMs: 4000 },
@@ -60,6 +91,27 @@ const plan = short
       twoWorker: { peers: 200, talkers: 4, rounds: 3, windowMs: 4000 },
       bigRoom: { talkers: 2, listeners: 40, windowMs: 8000 },
       cluster: { joins: 30, concurrency: 8, seconds: 6 },
+      span: {
+        pipe: {
+          // A lightly loaded node (each packet wakes the worker) and a busy one.
+          points: [
+            { talkers: 4, listeners: 40 },
+            { talkers: 20, listeners: 40 },
+          ],
+          rounds: 3,
+          windowMs: 4000,
+          paceMs: 150,
+        },
+        room: {
+          talkers: 20,
+          firstListeners: 40,
+          maxSteps: 7,
+          extraSteps: 3,
+          maxPeople: 320,
+          windows: 2,
+          windowMs: 3000,
+        },
+      },
     };
 
 const patterns: Pattern[] = [
@@ -87,6 +139,7 @@ async function main(): Promise<void> {
   let twoWorker: TwoWorkerRoomResult | undefined;
   let bigRoom: BigRoomResult | undefined;
   let cluster: ClusterResult | undefined;
+  let span: SpanResult | undefined;
 
   const load = await LoadGenerator.start();
   try {
@@ -126,6 +179,12 @@ async function main(): Promise<void> {
       );
       twoWorker = await measureTwoWorkerRoom({ load, ...plan.twoWorker, log });
     }
+    if (only.has('span')) {
+      log(
+        'Rooms spanning nodes: pipe cost and latency, largest room on 1 node vs 3 (real nodes on redis-server)',
+      );
+      span = await measureSpan({ load, ...plan.span, log });
+    }
   } finally {
     await load.stop();
   }
@@ -164,8 +223,9 @@ async function main(): Promise<void> {
     twoWorker,
     bigRoom,
     cluster,
+    span,
   });
-  const files = await writeResults(results, values.out as string);
+  const files = await writeResults(results, values.out as string, fileName);
   process.stdout.write(`\n${files.markdown}\n`);
   log(`wrote ${files.paths.join(', ')}`);
 }

@@ -163,6 +163,10 @@ serve({
     streams = streams.filter((s) => s.tag !== tag);
     return { streams: streams.length };
   },
+  /** Sets the fanout of every stream of a tag (a room that grew or shrank). */
+  setFanout: ({ tag, fanout }: { tag: number; fanout: number }) => {
+    for (const s of streams) if (s.tag === tag) s.fanout = fanout;
+  },
   /** Starts or stops every stream of a tag (phases are re-spread on start). */
   setEnabled: ({ tag, on }: { tag: number; on: boolean }) => {
     enabled[tag] = on ? 1 : 0;

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { types } from 'mediasoup';
-import type { TagCounters } from './loadgen.ts';
+import type { Snapshot, TagCounters } from './loadgen.ts';
 import type { LoadGenerator } from './plainRtp.ts';
 import { median, round } from './stats.ts';
 
@@ -29,11 +29,19 @@ export type WindowDelta = {
   extra: number;
 };
 
+/** What a window is computed from: worker CPU so far (in the caller's order), counters. */
+export type Sample = {
+  at: number;
+  cpu: { total: number; user: number }[];
+  snapshot: Snapshot;
+  extra: number;
+};
+
 async function sample(
   workers: readonly types.Worker[],
   load: LoadGenerator,
   extra?: () => Promise<number>,
-) {
+): Promise<Sample> {
   const [cpu, snapshot, extraValue] = await Promise.all([
     Promise.all(workers.map(workerCpuMs)),
     load.snapshot(),
@@ -52,6 +60,11 @@ export async function measureWindow(
   const a = await sample(workers, load, extra);
   await sleep(ms);
   const b = await sample(workers, load, extra);
+  return windowDelta(a, b);
+}
+
+/** The window between two samples (workers in the same order in both). */
+export function windowDelta(a: Sample, b: Sample): WindowDelta {
   const tags: Record<number, TagCounters> = {};
   for (const [key, end] of Object.entries(b.snapshot.tags)) {
     const start = a.snapshot.tags[Number(key)] ?? {

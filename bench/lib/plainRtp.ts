@@ -61,6 +61,11 @@ export class LoadGenerator {
     return this.#child.call('removeStreams', { tag });
   }
 
+  /** Each packet of the tag's streams should now arrive `fanout` times. */
+  setFanout(tag: number, fanout: number): Promise<void> {
+    return this.#child.call('setFanout', { tag, fanout });
+  }
+
   setEnabled(tag: number, on: boolean): Promise<void> {
     return this.#child.call('setEnabled', { tag, on });
   }

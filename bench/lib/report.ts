@@ -14,6 +14,7 @@ import type { ForwardingCostResult } from './forwardingCost.ts';
 import type { BigRoomResult } from './ghostTalkBigRoom.ts';
 import type { JoinsResult } from './joins.ts';
 import type { Machine } from './machine.ts';
+import type { SpanResult } from './span.ts';
 import { round } from './stats.ts';
 import type { TwoWorkerRoomResult } from './twoWorkerRoom.ts';
 
@@ -31,6 +32,7 @@ type Inputs = {
   twoWorker?: TwoWorkerRoomResult;
   bigRoom?: BigRoomResult;
   cluster?: ClusterResult;
+  span?: SpanResult;
 };
 
 const perCore = (us: number | undefined) =>
@@ -91,6 +93,7 @@ export function buildResults(inputs: Inputs) {
     machine: inputs.machine,
     mode: inputs.mode,
     cluster: inputs.cluster ?? null,
+    span: inputs.span ?? null,
     durationS: inputs.durationS,
     producers:
       'plain RTP from Node dgram into PlainTransports (comedia), Opus-sized 100-byte payloads, 50 packets/s per talker, ssrc-audio-level extension',
@@ -293,6 +296,40 @@ export function markdown(r: Results): string {
       `${c.joinsPerSecond.concurrency} clients for ${c.joinsPerSecond.seconds} s. ${c.note}`,
     ]);
   }
+  const sp = r.span;
+  if (sp) {
+    const signed = (v: number) => `${v >= 0 ? '+' : ''}${v}`;
+    for (const p of sp.pipeCost.points) {
+      const at = `${p.talkers} talkers + ${p.listeners} listeners`;
+      const t = p.latencyTogetherMs;
+      rows.push([
+        `Span: worker CPU per packet, listener on the room's node vs on another node (${at})`,
+        `${p.local.usPerPacket} vs ${p.remote.usPerPacket} µs (×${p.ratio}); remote: room's node ${p.remote.usPerPacketByNode.roomNode} + other node ${p.remote.usPerPacketByNode.otherNode} µs; the pipe itself ${p.pipeUsPerPipedPacket} µs per packet crossing it`,
+        `${p.local.forwardedPps} packets/s to listeners, workers ${p.local.perWorkerCpuPct.join(' % + ')} % vs ${p.remote.perWorkerCpuPct.join(' % + ')} %; loss ${p.local.lossPct} % vs ${p.remote.lossPct} %; plain RTP, muted listeners, everyone producing, placed by NODE_CONSUMER_BUDGET; one SRTP pipe per talker; both nodes' workers counted`,
+      ]);
+      rows.push([
+        `Span: talker → listener latency, same node vs across the pipe (${at}, ms)`,
+        `p50 ${t.local.p50} vs ${t.remote.p50} (${signed(p.addedLatencyMs.p50)}) · p99 ${t.local.p99} vs ${t.remote.p99} (${signed(p.addedLatencyMs.p99)})`,
+        `send stamp to receipt in the load generator, loopback, both rooms talking at once (${t.local.packets} + ${t.remote.packets} packets); in the alternating CPU windows p50 ${p.local.latencyMs.p50} vs ${p.remote.latencyMs.p50}, p99 ${p.local.latencyMs.p99} vs ${p.remote.latencyMs.p99}; the first listener on the other node heard everyone ${p.firstRemoteListenerMs} ms after its join`,
+      ]);
+    }
+    const l = sp.largestRoom;
+    const best = (run: typeof l.oneNode) =>
+      run.best
+        ? `${run.best.people} people at ${run.best.perWorkerCpuPct.join(' % + ')} % CPU, loss ${run.best.lossPct} % (consumers ${run.best.consumersPerNode.join(' + ')}; people ${run.best.peoplePerNode.join(' + ')})`
+        : 'no step passed';
+    const same = l.sameSize
+      ? `; at ${l.sameSize.people} people: ${l.sameSize.usPerPacket.oneNode} vs ${l.sameSize.usPerPacket.threeNodes} µs/packet, total worker CPU ×${l.sameSize.workerCpuPct.ratio}`
+      : '';
+    const atLimit = l.oneNode.peopleAtCpuLimit
+      ? `; one node's worker would reach ${MAX_WORKER_CPU_PCT} % at about ${l.oneNode.peopleAtCpuLimit} people (extrapolated)`
+      : '';
+    rows.push([
+      'Span: largest room, 1 node vs 3 nodes',
+      `1 node: ${best(l.oneNode)} · 3 nodes: ${best(l.threeNodes)}`,
+      `${l.talkers} talking, the rest muted; next step: ${l.oneNode.limitedBy} vs ${l.threeNodes.limitedBy}${atLimit}${same}. ${l.note}`,
+    ]);
+  }
   const table = [
     '| What | Result | Notes |',
     '| --- | --- | --- |',
@@ -451,22 +488,31 @@ function renderPng(svgPath: string, pngPath: string): boolean {
   return false;
 }
 
-export async function writeResults(r: Results, dir: string) {
+/**
+ * `name.json`, `name.md`, a dated copy of the JSON, and for a whole run (`latest`) the
+ * chart. A run of some phases only passes another name, so it never replaces latest.*
+ * (which would lose the other phases' figures).
+ */
+export async function writeResults(r: Results, dir: string, name = 'latest') {
   mkdirSync(dir, { recursive: true });
   const json = `${JSON.stringify(r, null, 2)}\n`;
   const stamp = r.machine.date.replace(/[:.]/g, '-').slice(0, 19);
   const md = markdown(r);
+  const whole = name === 'latest';
   const paths = [
-    join(dir, 'latest.json'),
-    join(dir, `${stamp}-${r.mode}.json`),
-    join(dir, 'latest.md'),
-    join(dir, 'latest.svg'),
+    join(dir, `${name}.json`),
+    join(dir, `${stamp}-${r.mode}${whole ? '' : `-${name}`}.json`),
+    join(dir, `${name}.md`),
   ];
   writeFileSync(paths[0] as string, json);
   writeFileSync(paths[1] as string, json);
   writeFileSync(paths[2] as string, md);
-  writeFileSync(paths[3] as string, svgChart(r));
-  const png = join(dir, 'latest.png');
-  if (renderPng(paths[3] as string, png)) paths.push(png);
+  if (whole) {
+    const svg = join(dir, 'latest.svg');
+    writeFileSync(svg, svgChart(r));
+    paths.push(svg);
+    const png = join(dir, 'latest.png');
+    if (renderPng(svg, png)) paths.push(png);
+  }
   return { paths, markdown: md };
 }

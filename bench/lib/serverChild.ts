@@ -13,6 +13,7 @@ import { GhostTalkServer } from '../../src/GhostTalkServer.ts';
 import { closeLogger, createLogger, type Logger } from '../../src/logging/createLogger.ts';
 import { freePort, freePortRange } from '../../test/support/ports.ts';
 import { serve } from './ipc.ts';
+import { PlainPeers } from './plainPeers.ts';
 
 export type ServerUsage = {
   cpuMs: number;
@@ -20,15 +21,24 @@ export type ServerUsage = {
   peers: number;
   /** Routers per room id (a room spanning two workers has two). */
   routers: Record<string, number>;
-  workers: { cpuMs: number; consumers: number }[];
+  /** Per worker: CPU time so far (user + system, and user alone) and consumers now. */
+  workers: { cpuMs: number; userMs: number; consumers: number }[];
+  /** Cluster nodes this node saw alive at its last heartbeat (itself included); 0 alone. */
+  clusterNodes: number;
 };
 
 let server: GhostTalkServer | undefined;
+let plain: PlainPeers | undefined;
 let logger: Logger | undefined;
 let dataDir: string | undefined;
 
 function collect(): void {
   (globalThis as { gc?: () => void }).gc?.();
+}
+
+function started<T>(value: T | undefined): T {
+  if (!value) throw new Error('not started');
+  return value;
 }
 
 serve({
@@ -54,6 +64,7 @@ serve({
     });
     logger = createLogger({ dataDir, level: 'info', console: false, secrets: [config.adminKey] });
     server = await GhostTalkServer.create({ config, logger });
+    plain = new PlainPeers(server);
     return { url: `http://127.0.0.1:${server.address.port}` };
   },
   usage: async ({ gc }: { gc: boolean }): Promise<ServerUsage> => {
@@ -66,7 +77,11 @@ serve({
     const workers = await Promise.all(
       server.workers.workers.map(async (w) => {
         const usage = await w.worker.getResourceUsage();
-        return { cpuMs: usage.ru_utime + usage.ru_stime, consumers: w.consumerCount };
+        return {
+          cpuMs: usage.ru_utime + usage.ru_stime,
+          userMs: usage.ru_utime,
+          consumers: w.consumerCount,
+        };
       }),
     );
     const routers: Record<string, number> = {};
@@ -77,8 +92,19 @@ serve({
       peers: server.rooms.peerCount,
       routers,
       workers,
+      clusterNodes: server.cluster?.nodes.length ?? 0,
     };
   },
+  // Plain-RTP media for people joined through signaling (plainPeers.ts, the span phase).
+  holds: ({ roomId, peerId }: { roomId: string; peerId: string }) =>
+    started(plain).holds(roomId, peerId),
+  plainSend: ({ roomId, peerId }: { roomId: string; peerId: string }) =>
+    started(plain).send(roomId, peerId),
+  plainReceive: (args: { roomId: string; peerId: string; port: number; talkers: string[] }) =>
+    started(plain).receive(args.roomId, args.peerId, args.port, args.talkers),
+  plainReady: ({ roomId, talkers }: { roomId: string; talkers: string[] }) =>
+    started(plain).ready(roomId, talkers),
+  spanState: ({ roomId }: { roomId: string }) => started(plain).state(roomId),
   stop: async () => {
     await server?.close();
     if (logger) await closeLogger(logger);
