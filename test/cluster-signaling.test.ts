@@ -164,6 +164,28 @@ describe('a cluster of nodes on one Redis', () => {
     assert.equal(left, false, 'the others saw nothing');
   });
 
+  test('a resume token naming another node cannot choose where a fresh join goes', async () => {
+    const roomId = 'forged-resume';
+    const host = await connect(a);
+    await join(host, roomId, 'host');
+    const owner = holders([a, b, c], roomId)[0];
+    const elsewhere = [a, b, c].find((n) => n.config.nodeId !== owner) as TestServer;
+    // Through the room's node and through the named one: the token names a live node,
+    // but there is no such place on it.
+    for (const via of [a, elsewhere]) {
+      const forger = await connect(via);
+      const answer = await forger.call('join', {
+        roomId,
+        nickname: 'forger',
+        rtpCapabilities: caps,
+        resume: { peerId: 'made-up', token: `${elsewhere.config.nodeId}.made-up-token` },
+      });
+      assert.equal(answer.resumed, false);
+      assert.deepEqual(holders([a, b, c], roomId), [owner], 'still only on the room’s node');
+      forger.close();
+    }
+  });
+
   test('a room record this node cannot read is refused and left alone', async () => {
     const roomId = 'strange-record';
     const record = JSON.stringify({ v: 99, node: 'b', shard: 7 });

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../logging/createLogger.ts';
 import { UnavailableError } from '../media/errors.ts';
 import type { RoomRegistry } from '../media/RoomRegistry.ts';
-import type { NodeLoad, NodeRecord } from './clusterRecords.ts';
+import type { JoinRoute, NodeLoad, NodeRecord } from './clusterRecords.ts';
 import { NodeRegistry } from './NodeRegistry.ts';
 import type { PipeSettings } from './PipeLink.ts';
 import { RelayChannel } from './RelayChannel.ts';
@@ -224,16 +224,16 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   }
 
   /**
-   * A session with the room on `owner`, for one client connected here; `placed` when
-   * `owner` holds a part of the room it does not own (sent there by placement).
+   * A session with the room on `owner`, for one client connected here; `route` says why
+   * the join goes there.
    */
-  openRemote(owner: string, ip: string, placed = false): RemoteSession {
+  openRemote(owner: string, ip: string, route: JoinRoute = 'claim'): RemoteSession {
     const session = new RemoteSession({
       channel: this.#channel,
       from: this.nodeId,
       owner,
       ip,
-      placed,
+      route,
       onFinished: (s) => this.#remotes.delete(s.id),
     });
     this.#remotes.set(session.id, session);

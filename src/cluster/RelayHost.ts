@@ -1,6 +1,6 @@
 import type { Logger } from '../logging/createLogger.ts';
 import type { Ack, RequestName, ServerToClientEvents } from '../protocol/protocol.ts';
-import type { ToOwner } from './clusterRecords.ts';
+import type { JoinRoute, ToOwner } from './clusterRecords.ts';
 import type { RelayChannel } from './RelayChannel.ts';
 
 /**
@@ -13,11 +13,8 @@ export type RelayedLink = {
   readonly ip: string;
   /** Came over the relay from another node: it is never relayed again. */
   readonly relayed: true;
-  /**
-   * Sent here by the room's node (or by its resume token) although the room's claim is
-   * another node's: this node holds a part of a room spanning nodes.
-   */
-  readonly placed: boolean;
+  /** Why the client's join came to this node. */
+  readonly route: JoinRoute;
   emit<E extends keyof ServerToClientEvents>(
     event: E,
     ...args: Parameters<ServerToClientEvents[E]>
@@ -83,7 +80,7 @@ export class RelayHost {
         });
         return;
       }
-      const link = this.#link(sid, from, message.ip, message.placed);
+      const link = this.#link(sid, from, message.ip, message.route);
       hosted = { edge: from, session: this.#createSession(link) };
       this.#hosted.set(sid, hosted);
     }
@@ -102,7 +99,7 @@ export class RelayHost {
     }
   }
 
-  #link(sid: string, edge: string, ip: string, placed: boolean): RelayedLink {
+  #link(sid: string, edge: string, ip: string, route: JoinRoute): RelayedLink {
     let hadPlace = false;
     let ending: 'gone' | 'drop' | undefined;
     const end = (t: 'gone' | 'drop') => {
@@ -125,7 +122,7 @@ export class RelayHost {
       id: sid,
       ip,
       relayed: true,
-      placed,
+      route,
       emit: (event, ...args) => this.#send(edge, { t: 'event', sid, event, args }),
       disconnect: () => end('drop'),
       setPlace: (place) => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Ack, RequestName, ServerToClientEvents } from '../protocol/protocol.ts';
-import type { ToEdge } from './clusterRecords.ts';
+import type { JoinRoute, ToEdge } from './clusterRecords.ts';
 import type { RelayChannel } from './RelayChannel.ts';
 
 export type RemoteSessionEvents = {
@@ -36,7 +36,7 @@ export class RemoteSession extends EventEmitter<RemoteSessionEvents> {
   readonly #channel: RelayChannel;
   readonly #from: string;
   readonly #ip: string;
-  readonly #placed: boolean;
+  readonly #route: JoinRoute;
   readonly #pending = new Map<
     number,
     { resolve: (ack: Ack<unknown>) => void; timer: NodeJS.Timeout }
@@ -50,8 +50,8 @@ export class RemoteSession extends EventEmitter<RemoteSessionEvents> {
     from: string;
     owner: string;
     ip: string;
-    /** The room's node sent this client there: a part of a room spanning nodes. */
-    placed: boolean;
+    /** Why the join goes to that node. */
+    route: JoinRoute;
     /** Called once nothing more can arrive for it (ended and no request in flight). */
     onFinished: (session: RemoteSession) => void;
   }) {
@@ -60,7 +60,7 @@ export class RemoteSession extends EventEmitter<RemoteSessionEvents> {
     this.#from = options.from;
     this.owner = options.owner;
     this.#ip = options.ip;
-    this.#placed = options.placed;
+    this.#route = options.route;
     this.#onFinished = options.onFinished;
   }
 
@@ -87,7 +87,7 @@ export class RemoteSession extends EventEmitter<RemoteSessionEvents> {
           name,
           payload,
           ip: this.#ip,
-          placed: this.#placed,
+          route: this.#route,
         })
         .catch(() =>
           this.#settle(n, unavailable('the cluster is unreachable; try again in a moment')),

@@ -67,13 +67,20 @@ export const toOwnerSchema = z.discriminatedUnion('t', [
     payload: z.unknown(),
     /** The client's address as the edge resolved it (trusted proxies applied). */
     ip: z.string().max(64),
-    /** Sent here by the room's node (or a resume token): a part of a room spanning nodes. */
-    placed: z.boolean().default(false),
+    /** Why the join came to this node (see JoinRoute). */
+    route: z.enum(['claim', 'placed', 'resume']).default('claim'),
   }),
   z.object({ t: z.literal('close'), from: nodeIdSchema, sid, reason: z.string().max(64) }),
   z.object({ t: z.literal('drain'), from: nodeIdSchema }),
 ]);
 export type ToOwner = z.infer<typeof toOwnerSchema>;
+
+/**
+ * Why a join is on the node that runs it: 'claim', it holds (or takes) the room's claim;
+ * 'placed', the room's node sent it to its part of a room spanning nodes; 'resume', the
+ * client's resume token names this node, so only taking that place back may succeed.
+ */
+export type JoinRoute = 'claim' | 'placed' | 'resume';
 
 const eventNames = [
   'peerJoined',

@@ -12,7 +12,7 @@ export function socketLink(socket: GhostTalkSocket): ClientLink {
     id: socket.id,
     ip: socket.data.ip ?? socket.handshake.address,
     relayed: false,
-    placed: false,
+    route: 'claim',
     emit: (event, ...args) => socket.emit(event, ...args),
     disconnect: () => socket.disconnect(true),
     setPlace: (place) => {

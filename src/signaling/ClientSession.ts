@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { types } from 'mediasoup';
 import type { z } from 'zod';
 import type { ClusterNode } from '../cluster/ClusterNode.ts';
+import type { JoinRoute } from '../cluster/clusterRecords.ts';
 import type { RemoteSession } from '../cluster/RemoteSession.ts';
 import type { Logger } from '../logging/createLogger.ts';
 import type { Room } from '../media/Room.ts';
@@ -77,8 +78,8 @@ export class ClientSession implements PlaceHolder {
   #place: { room: Room; peerId: string } | undefined;
   /** The place lives on another node: every request goes there. */
   #relay: RemoteSession | undefined;
-  /** This join was placed here by the room's node: a part of a room spanning nodes. */
-  #placed = false;
+  /** Why this session's join runs on the node it runs on (see JoinRoute). */
+  #route: JoinRoute = 'claim';
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #iceRefresh: NodeJS.Timeout | undefined;
@@ -120,27 +121,12 @@ export class ClientSession implements PlaceHolder {
         const message = `${name}: ${describeValidationError(parsed.error)}`;
         return failure('BAD_REQUEST', message);
       }
-      try {
-        const relay =
-          this.#relay ??
-          (name === 'join'
-            ? await this.#relayFor(parsed.data as z.output<(typeof requestSchemas)['join']>)
-            : undefined);
-        if (relay) return await this.#viaRelay(relay, name, payload ?? {});
-        const handler = this.#handlers[name] as (p: unknown) => Promise<unknown>;
-        return { ok: true, data: await handler(parsed.data) };
-      } catch (error) {
-        const { internal, ...wire } = toWireError(error);
-        if (internal) {
-          this.#logger.error('request failed', {
-            event: name,
-            peer: this.#place?.peerId,
-            error: (error as Error)?.message,
-            stack: (error as Error)?.stack,
-          });
-        }
-        return { ok: false, error: wire };
-      }
+      if (name !== 'join') return (await this.#attempt(name, parsed.data, payload, false)).ack;
+      const first = await this.#attempt(name, parsed.data, payload, true);
+      // The place its resume token named is gone: a fresh join, placed as any other.
+      const { ack, route } = first;
+      if (route !== 'resume' || ack.ok || ack.error.code !== 'NOT_FOUND') return ack;
+      return (await this.#attempt(name, parsed.data, payload, false)).ack;
     };
     return this.#options.limits.allowMessage(this.#link.id).then((allowed) => {
       if (!allowed) {
@@ -159,28 +145,63 @@ export class ClientSession implements PlaceHolder {
   }
 
   /**
+   * Runs one validated request here or over the relay: its ack (never a rejection), and
+   * the route a join took.
+   */
+  async #attempt(
+    name: RequestName,
+    data: unknown,
+    payload: unknown,
+    useResumeHint: boolean,
+  ): Promise<{ ack: Ack<unknown>; route: JoinRoute }> {
+    let route: JoinRoute = 'claim';
+    try {
+      const relay =
+        this.#relay ??
+        (name === 'join'
+          ? await this.#relayFor(data as z.output<(typeof requestSchemas)['join']>, useResumeHint)
+          : undefined);
+      route = this.#route;
+      if (relay) return { ack: await this.#viaRelay(relay, name, payload ?? {}), route };
+      const handler = this.#handlers[name] as (p: unknown) => Promise<unknown>;
+      return { ack: { ok: true, data: await handler(data) }, route };
+    } catch (error) {
+      const { internal, ...wire } = toWireError(error);
+      if (internal) {
+        this.#logger.error('request failed', {
+          event: name,
+          peer: this.#place?.peerId,
+          error: (error as Error)?.message,
+          stack: (error as Error)?.stack,
+        });
+      }
+      return { ack: { ok: false, error: wire }, route };
+    }
+  }
+
+  /**
    * A relay to the node this join goes to, if that is another one: the node of the
    * place a resume token names, else the one the room's node places new people on.
    */
-  async #relayFor(join: {
-    roomId: string;
-    e2ee: boolean;
-    resume?: { token: string } | undefined;
-  }): Promise<RemoteSession | undefined> {
+  async #relayFor(
+    join: { roomId: string; e2ee: boolean; resume?: { token: string } | undefined },
+    useResumeHint: boolean,
+  ): Promise<RemoteSession | undefined> {
     const { cluster } = this.#options;
     if (!cluster || this.#link.relayed || this.#place) return undefined;
-    const hinted = join.resume && nodeOfResumeToken(join.resume.token);
+    const hinted = useResumeHint && join.resume && nodeOfResumeToken(join.resume.token);
     let target: string;
     if (hinted && cluster.isAlive(hinted)) {
+      // Unchecked (the client wrote it): there, only taking that place back may succeed.
       target = hinted;
-      this.#placed = true;
+      this.#route = 'resume';
     } else {
       const home = await cluster.route(join.roomId, true);
       target = await cluster.spans.place(join.roomId, home, join.e2ee);
-      this.#placed = target !== home;
+      this.#route = target === home ? 'claim' : 'placed';
     }
     if (target === cluster.nodeId) return undefined;
-    const relay = cluster.openRemote(target, this.ip, this.#placed);
+    const relay = cluster.openRemote(target, this.ip, this.#route);
     relay.on('event', (event, args) => {
       this.deliver(event, ...(args as Parameters<ServerToClientEvents[typeof event]>));
     });
@@ -226,7 +247,7 @@ export class ClientSession implements PlaceHolder {
   #unrelay(): void {
     if (!this.#relay) return;
     this.#relay = undefined;
-    this.#placed = false;
+    this.#route = 'claim';
     this.#link.setPlace(undefined);
     this.#idleFrom();
   }
@@ -388,7 +409,12 @@ export class ClientSession implements PlaceHolder {
     const { rooms, limits, sessions, cluster } = this.#options;
     // Relayed here, or routed here by #relayFor: either way this confirms the claim,
     // unless the room's node sent it here to a part of the room it does not own.
-    const placed = this.#placed || this.#link.placed;
+    const route = this.#link.relayed ? this.#link.route : this.#route;
+    if (route === 'resume') {
+      // A resume token took this join here, and its place is gone: the edge places it anew.
+      throw new SignalingError('NOT_FOUND', 'that place in the room is gone; join again');
+    }
+    const placed = route === 'placed';
     if (cluster && !placed) await cluster.route(roomId, false);
     // A part of a room spanning nodes is no new room to the person joining it.
     await limits.checkJoin(this.ip, { createsRoom: !placed && !rooms.get(roomId) });
@@ -435,7 +461,7 @@ export class ClientSession implements PlaceHolder {
 
   #forget(): void {
     this.#place = undefined;
-    this.#placed = false;
+    this.#route = 'claim';
     this.#link.setPlace(undefined);
     this.#idleFrom();
   }
