@@ -237,7 +237,8 @@ function expectationFor(event: string, args: unknown[], ctx: Context): Expect | 
         ? { kind: 'either' }
         : { kind: 'fail', codes: ['NOT_FOUND'] };
     case 'resumeConsumers':
-      return (data.consumerIds as string[]).every((id) => me.own.consumers.includes(id))
+      // Ids that are not (or no longer) this peer's are skipped; none of its own is refused.
+      return (data.consumerIds as string[]).some((id) => me.own.consumers.includes(id))
         ? { kind: 'either' }
         : { kind: 'fail', codes: ['NOT_FOUND'] };
   }
