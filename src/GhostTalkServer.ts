@@ -33,6 +33,7 @@ import type { MainIoServer } from './signaling/ioTypes.ts';
 import { PeerSessions } from './signaling/PeerSessions.ts';
 import { relayRoomEvents } from './signaling/RoomRelay.ts';
 import { SignalingLimits } from './signaling/SignalingLimits.ts';
+import { MediaMetrics } from './stats/MediaMetrics.ts';
 import { createMetrics } from './stats/metrics.ts';
 import { ServerStats } from './stats/ServerStats.ts';
 
@@ -51,6 +52,8 @@ export class GhostTalkServer {
   readonly admin: AdminService;
   /** With REDIS_URL: this node's part in the cluster. */
   readonly cluster: ClusterNode | undefined;
+  /** The media side of /metrics (joins, failures, paths, forwarding, loss, RTT). */
+  readonly mediaMetrics: MediaMetrics;
   readonly #sessions: Set<ClientSession>;
   readonly #certificate: TlsCertificate | undefined;
   readonly #logger: Logger;
@@ -129,10 +132,11 @@ export class GhostTalkServer {
         limits,
         logger,
       });
+      const relayAddresses = await resolveRelayAddresses(config.turnServer);
       const rooms = new RoomRegistry({
         workers,
         workerConsumerBudget: config.workerConsumerBudget,
-        relayAddresses: await resolveRelayAddresses(config.turnServer),
+        relayAddresses,
         capacity: config.roomCapacity,
         maxRooms: config.maxRooms,
         maxPeers: config.maxPeers,
@@ -211,6 +215,8 @@ export class GhostTalkServer {
         logFileProblem: () => logFile?.problem,
         pipes: spans && (() => spans.counts()),
       });
+      const mediaMetrics = new MediaMetrics({ rooms, relayAddresses, registry: metrics });
+      cleanups.push(() => mediaMetrics.close());
       const app = createHttpApp({
         clientDir: options.clientDir ?? defaultClientDir,
         isHealthy: () => workers.healthy,
@@ -254,6 +260,7 @@ export class GhostTalkServer {
         iceServers,
         iceTransportPolicy: config.iceTransportPolicy,
         limits,
+        metrics: mediaMetrics,
         logger,
       };
       cluster?.hostSessions((link) => new ClientSession({ ...sessionOptions, link }));
@@ -287,6 +294,7 @@ export class GhostTalkServer {
         bans,
         admin,
         cluster,
+        mediaMetrics,
         sessions: local,
         certificate,
         logger,
@@ -309,6 +317,7 @@ export class GhostTalkServer {
     bans: BanList;
     admin: AdminService;
     cluster: ClusterNode | undefined;
+    mediaMetrics: MediaMetrics;
     sessions: Set<ClientSession>;
     certificate: TlsCertificate | undefined;
     logger: Logger;
@@ -321,6 +330,7 @@ export class GhostTalkServer {
     this.bans = parts.bans;
     this.admin = parts.admin;
     this.cluster = parts.cluster;
+    this.mediaMetrics = parts.mediaMetrics;
     this.#sessions = parts.sessions;
     this.#certificate = parts.certificate;
     this.#logger = parts.logger;

@@ -30,6 +30,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly nickname: string;
   readonly ip: string;
   readonly joinedAt = Date.now();
+  /** When its join request arrived (epoch ms). */
+  readonly requestedAt: number;
   readonly rtpCapabilities: types.RtpCapabilities;
   /** The room's router this peer's transports live on (rooms may span workers). */
   readonly router: types.Router;
@@ -66,6 +68,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.ip = options.ip;
     this.rtpCapabilities = options.rtpCapabilities;
     this.resumeToken = (options.resumeTokenPrefix ?? '') + randomBytes(18).toString('base64url');
+    this.requestedAt = options.requestedAt ?? this.joinedAt;
     this.router = options.router;
     this.sendTransport = sendTransport;
     this.recvTransport = recvTransport;

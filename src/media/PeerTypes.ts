@@ -11,6 +11,8 @@ export type PeerOptions = {
   maxIncomingBitrate: number;
   /** Put before the resume token (see RoomOptions). */
   resumeTokenPrefix?: string;
+  /** When its join request arrived (epoch ms); default: when the peer is made. */
+  requestedAt?: number;
 };
 
 export type PeerEvents = {

@@ -33,6 +33,8 @@ export type JoinOptions = {
   rtpCapabilities: types.RtpCapabilities;
   /** The client encrypts end to end (its link has a key). */
   e2ee: boolean;
+  /** When the join request arrived (epoch ms), for the join-duration metric. */
+  requestedAt?: number;
 };
 
 /** Someone in the room as the others see them, wherever their media is. */

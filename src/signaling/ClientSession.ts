@@ -16,6 +16,7 @@ import {
   requestSchemas,
   type ServerToClientEvents,
 } from '../protocol/protocol.ts';
+import type { MediaMetrics } from '../stats/MediaMetrics.ts';
 import type { ClientLink } from './ClientLink.ts';
 import type { PeerSessions, PlaceHolder } from './PeerSessions.ts';
 import { SignalingError } from './SignalingError.ts';
@@ -34,6 +35,8 @@ export type ClientSessionOptions = {
   iceServers: (peerId: string) => { iceServers: IceServer[]; refreshInMs?: number };
   iceTransportPolicy: 'all' | 'relay';
   limits: SignalingLimits;
+  /** Counts what the signaling sees of media recovery (ICE restarts, rejoins). */
+  metrics?: Pick<MediaMetrics, 'iceRestarted' | 'rejoined'>;
   logger: Logger;
 };
 
@@ -321,6 +324,7 @@ export class ClientSession implements PlaceHolder {
     return {
       capabilities: async () => ({ routerRtpCapabilities: this.#options.routerRtpCapabilities }),
       join: async ({ roomId, nickname, rtpCapabilities, resume, e2ee }) => {
+        const requestedAt = Date.now();
         if (this.#place)
           throw new SignalingError('ALREADY_JOINED', 'already in a room; leave first');
         this.#held = [];
@@ -328,9 +332,14 @@ export class ClientSession implements PlaceHolder {
         clearTimeout(this.#idleTimer);
         let answer: JoinAnswer;
         try {
+          const resumed = resume && this.#resume(roomId, resume, e2ee);
+          if (resume) this.#options.metrics?.rejoined(resumed ? 'resumed' : 'fresh');
           answer =
-            (resume && this.#resume(roomId, resume, e2ee)) ||
-            (await this.#join(roomId, nickname, rtpCapabilities as types.RtpCapabilities, e2ee));
+            resumed ||
+            (await this.#join(roomId, nickname, rtpCapabilities as types.RtpCapabilities, {
+              e2ee,
+              requestedAt,
+            }));
         } catch (error) {
           this.#idleFrom();
           throw error;
@@ -371,6 +380,7 @@ export class ClientSession implements PlaceHolder {
       restartIce: async ({ transportId }) => {
         const { room, peerId } = this.#requireRoom();
         const iceParameters = await room.peer(peerId).transport(transportId).restartIce();
+        this.#options.metrics?.iceRestarted();
         return { iceParameters };
       },
       leave: async () => {
@@ -404,7 +414,7 @@ export class ClientSession implements PlaceHolder {
     roomId: string,
     nickname: string,
     rtpCapabilities: types.RtpCapabilities,
-    e2ee: boolean,
+    { e2ee, requestedAt }: { e2ee: boolean; requestedAt: number },
   ): Promise<JoinAnswer> {
     const { rooms, limits, sessions, cluster } = this.#options;
     // Relayed here, or routed here by #relayFor: either way this confirms the claim,
@@ -428,6 +438,7 @@ export class ClientSession implements PlaceHolder {
         ip: this.ip,
         rtpCapabilities,
         e2ee,
+        requestedAt,
       });
       this.#place = { room, peerId };
       return joinAnswer(room, joined, false);
