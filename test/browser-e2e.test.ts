@@ -190,6 +190,11 @@ describe('browser end to end: three people in one room', { timeout: 240_000 }, (
         `# ${p.name}: join click to first received audio packet ${ms?.toFixed(0) ?? 'n/a'} ms${note}; ` +
           `join set up in ${joinMs} ms with ${requests} signaling requests in ${roundTrips} sequential round trips`,
       );
+      // The join, then the connects pipelined with produce and resumeConsumers.
+      assert.ok(
+        Number(roundTrips) >= 1 && Number(roundTrips) <= 2,
+        `${p.name}: ${roundTrips} round trips`,
+      );
     }
 
     await ada.setViewportSize({ width: 360, height: 740 });

@@ -69,6 +69,25 @@ describe('join', () => {
     await b.c.call('resumeConsumers', { consumerIds: [b.data.consumers[0]?.id] });
   });
 
+  test('a join can be muted from the start: its producer is made paused, no setMuted needed', async () => {
+    const c = await client();
+    const data = await c.call('join', {
+      roomId: 'muted-start',
+      nickname: 'Ann',
+      rtpCapabilities: caps,
+      muted: true,
+    });
+    await c.call('produce', {
+      transportId: data.sendTransport.id,
+      kind: 'audio',
+      rtpParameters: opusRtpParameters(4242),
+    });
+    const peer = ts.server.rooms.get('muted-start')?.peers.get(data.peerId);
+    assert.deepEqual([peer?.muted, peer?.producer?.paused], [true, true]);
+    const other = await joined('muted-start', 'Bob');
+    assert.deepEqual(other.data.peers, [{ id: data.peerId, nickname: 'Ann', muted: true }]);
+  });
+
   test('an end-to-end encrypted room takes only encrypting clients, and the reverse', async () => {
     const c = await client();
     const first = await c.call('join', {

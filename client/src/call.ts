@@ -55,6 +55,8 @@ type CallEvents = {
    */
   keyMismatch: [peerId: string];
   joined: [JoinMetrics];
+  /** The encryption worker's counters changed (about every second): `e2eeStats`. */
+  e2eeStats: [streams: readonly StreamStats[]];
 };
 
 export type CallOptions = {
@@ -118,6 +120,8 @@ export class Call extends Emitter<CallEvents> {
   #generation = 0;
   /** Mute changed while the server could not be told: tell it after resuming. */
   #muteUnsent = false;
+  /** What the last join told the server about mute (it makes the producer so). */
+  #mutedAtJoin = false;
   readonly #unsubscribe: (() => void)[] = [];
   /** Which request each next one waited for: counts a join's round trips. */
   #joinTiming: RequestTiming | undefined;
@@ -154,6 +158,7 @@ export class Call extends Emitter<CallEvents> {
 
   #onE2eeStats(streams: StreamStats[]): void {
     this.e2eeStats = streams;
+    this.emit('e2eeStats', streams);
     for (const s of streams) {
       if (s.operation !== 'decrypt' || s.frames > 0 || s.failed < MISMATCH_AFTER_FRAMES) continue;
       if (this.#mismatched.has(s.senderId) || !this.#peers.has(s.senderId)) continue;
@@ -191,11 +196,14 @@ export class Call extends Emitter<CallEvents> {
     const early: (() => void)[] = [];
     this.#early = early;
     try {
+      this.#mutedAtJoin = this.muted;
       const join = this.#signaling.track('join', {
         roomId: this.roomId,
         nickname: this.nickname,
         rtpCapabilities: this.#device.rtpCapabilities as Request<'join'>['rtpCapabilities'],
         e2ee: this.encrypted,
+        // Muted from the start: the server makes the producer paused, no setMuted after.
+        muted: this.muted,
         ...(resume ? { resume } : {}),
       });
       this.#joinTiming = join.timing;
@@ -398,9 +406,10 @@ export class Call extends Emitter<CallEvents> {
     producer.on('trackended', () =>
       this.emit('problem', 'Your microphone stopped. Pick another one under Devices.'),
     );
-    if (this.muted) {
-      producer.pause();
-      await this.#signaling.request('setMuted', { muted: true }, send.produceTiming);
+    if (this.muted) producer.pause();
+    // Changed while joining: the join said otherwise.
+    if (this.muted !== this.#mutedAtJoin) {
+      await this.#signaling.request('setMuted', { muted: this.muted }, send.produceTiming);
     }
   }
 
@@ -441,7 +450,7 @@ export class Call extends Emitter<CallEvents> {
     await this.#signaling.request(
       'resumeConsumers',
       { consumerIds: consumers.map((c) => c.id) },
-      recv.connectTiming ?? this.#joinTiming,
+      recv.pipelinedAfter ?? this.#joinTiming,
     );
   }
 

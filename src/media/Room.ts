@@ -173,6 +173,7 @@ export class Room extends EventEmitter<RoomEvents> {
         webRtcServer: worker.webRtcServer,
         maxIncomingBitrate: this.#budget.maxKbps * 1000,
       });
+      peer.muted = options.muted ?? false;
       consumers = await this.#consumeAll(peer);
       if (this.#closed) throw new UnavailableError('room closed while joining');
     } catch (error) {

@@ -35,6 +35,8 @@ export type JoinOptions = {
   e2ee: boolean;
   /** When the join request arrived (epoch ms), for the join-duration metric. */
   requestedAt?: number;
+  /** Muted from the start (its producer is made paused). */
+  muted?: boolean;
 };
 
 /** Someone in the room as the others see them, wherever their media is. */

@@ -140,6 +140,8 @@ export const requestSchemas = {
      * client encrypts its audio end to end and joins only a room that is encrypted too.
      */
     e2ee: z.boolean().default(false),
+    /** Muted from the start: the producer is made paused, with no setMuted after it. */
+    muted: z.boolean().default(false),
     /** After a dropped connection: take back the same place, with its media intact. */
     resume: z.object({ peerId: id, token: z.string().min(1).max(160) }).optional(),
   }),

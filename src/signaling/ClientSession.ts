@@ -323,7 +323,7 @@ export class ClientSession implements PlaceHolder {
   #makeHandlers(): Handlers {
     return {
       capabilities: async () => ({ routerRtpCapabilities: this.#options.routerRtpCapabilities }),
-      join: async ({ roomId, nickname, rtpCapabilities, resume, e2ee }) => {
+      join: async ({ roomId, nickname, rtpCapabilities, resume, e2ee, muted }) => {
         const requestedAt = Date.now();
         if (this.#place)
           throw new SignalingError('ALREADY_JOINED', 'already in a room; leave first');
@@ -338,6 +338,7 @@ export class ClientSession implements PlaceHolder {
             resumed ||
             (await this.#join(roomId, nickname, rtpCapabilities as types.RtpCapabilities, {
               e2ee,
+              muted,
               requestedAt,
             }));
         } catch (error) {
@@ -414,7 +415,7 @@ export class ClientSession implements PlaceHolder {
     roomId: string,
     nickname: string,
     rtpCapabilities: types.RtpCapabilities,
-    { e2ee, requestedAt }: { e2ee: boolean; requestedAt: number },
+    { e2ee, muted, requestedAt }: { e2ee: boolean; muted: boolean; requestedAt: number },
   ): Promise<JoinAnswer> {
     const { rooms, limits, sessions, cluster } = this.#options;
     // Relayed here, or routed here by #relayFor: either way this confirms the claim,
@@ -438,6 +439,7 @@ export class ClientSession implements PlaceHolder {
         ip: this.ip,
         rtpCapabilities,
         e2ee,
+        muted,
         requestedAt,
       });
       this.#place = { room, peerId };

@@ -45,8 +45,13 @@ export type TransportLinkOptions = {
 export class TransportLink extends Emitter<TransportLinkEvents> {
   readonly transport: Transport;
   closed = false;
-  /** Its connectTransport request, which the requests that need a connected transport follow. */
+  /** Its connectTransport request. */
   connectTiming: RequestTiming | undefined;
+  /**
+   * What its connect waited for (the join): requests on this transport are pipelined
+   * right behind the connect, since the server runs a client's requests in order.
+   */
+  pipelinedAfter: RequestTiming | undefined;
   /** Its last produce request. */
   produceTiming: RequestTiming | undefined;
 
@@ -93,16 +98,23 @@ export class TransportLink extends Emitter<TransportLinkEvents> {
 
   #wire(joinTiming: () => RequestTiming | undefined): void {
     const transport = this.transport;
-    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+    transport.on('connect', ({ dtlsParameters }, callback) => {
       // ICE and DTLS start now: from here the transport has a deadline to connect.
       this.#armConnectDeadline();
+      const after = joinTiming();
       const { timing, response } = this.#signaling.track(
         'connectTransport',
         { transportId: transport.id, dtlsParameters },
-        joinTiming(),
+        after,
       );
       this.connectTiming = timing;
-      response.then(() => callback(), errback);
+      this.pipelinedAfter = after;
+      // Not waiting for the answer saves a round trip per join: the server handles this
+      // connect before anything sent after it. If it fails, the transport cannot work.
+      callback();
+      response.catch((error: unknown) => {
+        if (!this.closed && this.#signaling.connected) this.emit('broken', error);
+      });
     });
     transport.on('produce', ({ rtpParameters }, callback, errback) => {
       const { timing, response } = this.#signaling.track(
@@ -112,7 +124,7 @@ export class TransportLink extends Emitter<TransportLinkEvents> {
           kind: 'audio',
           rtpParameters: rtpParameters as Request<'produce'>['rtpParameters'],
         },
-        this.connectTiming,
+        this.pipelinedAfter,
       );
       this.produceTiming = timing;
       response.then(({ producerId }) => callback({ id: producerId }), errback);
