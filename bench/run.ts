@@ -4,8 +4,8 @@
  * bench/results/latest.{json,md,svg,png} plus a dated copy of the JSON.
  *
  *   --short          fewer, shorter steps
- *   --only=a,b       run only some phases: forwarding, baseline, capacity, joins, twoWorker,
- *                    cluster, span; a partial run writes only-<phases>.{json,md} (and a dated
+ *   --only=a,b       run only some phases: forwarding, baseline, capacity, joins, browser,
+ *                    twoWorker, cluster, span; a partial run writes only-<phases>.{json,md} (and a dated
  *                    copy of the JSON), never latest.*, which keeps the last run of every phase
  *   --out=DIR        results folder (default bench/results)
  *
@@ -13,6 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import { type BaselineResult, measureBaseline } from './lib/baseline.ts';
+import { type BrowserJoinsResult, measureBrowserJoins } from './lib/browserJoins.ts';
 import { type CapacityResult, findCapacity, type Pattern } from './lib/capacity.ts';
 import { type ClusterResult, measureCluster } from './lib/cluster.ts';
 import { type ForwardingCostResult, measureForwardingCost } from './lib/forwardingCost.ts';
@@ -32,6 +33,7 @@ const PHASES = [
   'baseline',
   'capacity',
   'joins',
+  'browser',
   'twoWorker',
   'cluster',
   'span',
@@ -62,6 +64,7 @@ const plan = short
       baseline: { rooms: 2, peersPerRoom: 10, rounds: 2, windowMs: 2000 },
       capacity: { maxSteps: 2, windows: 1, windowMs: 2500 },
       joins: { rooms: 2, sequential: 4, bursts: [5], heapPeers: 20 },
+      browser: { sequential: 2, bursts: 1, burstSize: 3, windowMs: 2000 },
       twoWorker: { peers: 60, talkers: 2, rounds: 1, windowMs: 2500 },
       bigRoom: { talkers: 2, listeners: 8, windowMs: 3000 },
       cluster: { joins: 6, concurrency: 4, seconds: 2 },
@@ -88,6 +91,8 @@ const plan = short
       baseline: { rooms: 4, peersPerRoom: 10, rounds: 3, windowMs: 4000 },
       capacity: { maxSteps: 7, windows: 3, windowMs: 4000 },
       joins: { rooms: 4, sequential: 24, bursts: [5, 5, 10, 10], heapPeers: 100 },
+      // Per mode: 20 joins one at a time and 7 bursts of 3 (41 joins), alternating modes.
+      browser: { sequential: 20, bursts: 7, burstSize: 3, windowMs: 8000 },
       twoWorker: { peers: 200, talkers: 4, rounds: 3, windowMs: 4000 },
       bigRoom: { talkers: 2, listeners: 40, windowMs: 8000 },
       cluster: { joins: 30, concurrency: 8, seconds: 6 },
@@ -136,6 +141,7 @@ async function main(): Promise<void> {
   let baseline: BaselineResult | undefined;
   const capacity: CapacityResult[] = [];
   let joins: JoinsResult | undefined;
+  let browser: BrowserJoinsResult | undefined;
   let twoWorker: TwoWorkerRoomResult | undefined;
   let bigRoom: BigRoomResult | undefined;
   let cluster: ClusterResult | undefined;
@@ -202,6 +208,20 @@ async function main(): Promise<void> {
     }
   }
 
+  if (only.has('browser')) {
+    log(
+      'Browser: Chromium joins (click to decoded audio), E2EE CPU per frame and size, plain vs encrypted room',
+    );
+    const server = await spawnChild(new URL('./lib/serverChild.ts', import.meta.url));
+    try {
+      const { url } = await server.call<{ url: string }>('start', { env: { RTC_WORKERS: '1' } });
+      browser = await measureBrowserJoins({ server, url, ...plan.browser, log });
+    } finally {
+      await server.call('stop').catch(() => undefined);
+      await server.stop();
+    }
+  }
+
   if (only.has('twoWorker')) {
     log('Large room through GhostTalk (signaling + werift): RTC_WORKERS=1 vs 2');
     bigRoom = await measureGhostTalkBigRoom({ ...plan.bigRoom, log });
@@ -220,6 +240,7 @@ async function main(): Promise<void> {
     baseline,
     capacity,
     joins,
+    browser,
     twoWorker,
     bigRoom,
     cluster,

@@ -1,7 +1,7 @@
 /**
  * The benchmark's machinery in a few seconds: plain-RTP load through GhostTalk's rooms
  * and a bare mediasoup, packets counted and timed, results turned into JSON, Markdown
- * and SVG. No timing or capacity assertions (those numbers are the benchmark's to
+ * and SVG; Chromium joining a plain and an encrypted room (the browser phase). No timing or capacity assertions (those numbers are the benchmark's to
  * report, not a test's to judge); `npm run bench -- --short` is the full smoke run.
  */
 import assert from 'node:assert/strict';
@@ -10,11 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { measureBaseline } from '../bench/lib/baseline.ts';
+import { measureBrowserJoins } from '../bench/lib/browserJoins.ts';
 import { GhostTalkRooms } from '../bench/lib/ghostTalkRooms.ts';
+import { spawnChild } from '../bench/lib/ipc.ts';
 import { describeMachine } from '../bench/lib/machine.ts';
 import { LoadGenerator } from '../bench/lib/plainRtp.ts';
 import { buildResults, markdown, writeResults } from '../bench/lib/report.ts';
 import { measureSpan } from '../bench/lib/span.ts';
+import { FRAME_OVERHEAD_BYTES } from '../client/src/e2ee/frameCipher.ts';
 
 let load: LoadGenerator;
 let ghostTalk: GhostTalkRooms;
@@ -125,4 +128,69 @@ test('a room spanning nodes: talkers piped to listeners on another node, and the
   });
   assert.equal(results.span?.pipeCost.points[0]?.talkers, 2);
   assert.match(markdown(results), /Span: largest room, 1 node vs 3 nodes/);
+});
+
+test('the browser phase: Chromium joins a plain and an encrypted room, and the E2EE counters are read', {
+  timeout: 240_000,
+}, async () => {
+  const server = await spawnChild(new URL('../bench/lib/serverChild.ts', import.meta.url));
+  try {
+    const { url } = await server.call<{ url: string }>('start', { env: { RTC_WORKERS: '1' } });
+    const browser = await measureBrowserJoins({
+      server,
+      url,
+      sequential: 1,
+      bursts: 1,
+      burstSize: 2,
+      windowMs: 2000,
+      log: () => undefined,
+    });
+    for (const mode of ['plain', 'encrypted'] as const) {
+      const joins = browser.joinMs[mode];
+      assert.equal(joins.failed, 0, `${mode}: every join heard both residents`);
+      assert.equal(joins.all.n, 3, `${mode}: one join alone and a burst of two`);
+      assert.equal(joins.sequential.n, 1);
+      assert.equal(joins.burst.n, 2);
+      assert.ok((joins.roundTrips?.min ?? 0) >= 1, `${mode}: the panel counted round trips`);
+    }
+    assert.equal(browser.samples.length, 6);
+    for (const s of browser.samples) {
+      assert.ok(s.decodedMs !== null && s.firstPacketMs !== null, 'both times recorded');
+      assert.ok(s.decodedMs >= s.firstPacketMs, 'nothing decodes before its packet arrives');
+      assert.ok((s.requests ?? 0) >= (s.roundTrips ?? Number.POSITIVE_INFINITY));
+    }
+    // The signal means decoded: a wrong key gets every packet and decodes none of them.
+    assert.ok(browser.wrongKey.packets > 0, 'a wrong key still receives packets');
+    assert.equal(browser.wrongKey.decodedSamples, 0, 'and decodes nothing');
+    assert.ok(browser.wrongKey.decryptFailed > 0, "its worker's drops are on the panel");
+
+    // The worker's counters, from the stats panel's data-e2ee-* attributes.
+    const { crypto, size } = browser;
+    assert.ok(crypto.frames.encrypt > 0 && crypto.frames.decrypt > 0, 'frames counted');
+    assert.deepEqual(crypto.failed, { encrypt: 0, decrypt: 0 }, 'the residents share the key');
+    assert.ok(crypto.encryptUsPerFrame !== null && crypto.encryptUsPerFrame > 0);
+    assert.ok(crypto.decryptUsPerFrame !== null && crypto.decryptUsPerFrame > 0);
+    // Encrypted frames are larger than plain ones by exactly the frame overhead.
+    assert.equal(size.frameOverheadBytes, FRAME_OVERHEAD_BYTES);
+    assert.equal(size.workerAddedBytesPerFrame.encrypt, FRAME_OVERHEAD_BYTES);
+    assert.equal(size.workerAddedBytesPerFrame.decrypt, FRAME_OVERHEAD_BYTES);
+    assert.ok(size.packetsPerSecond.plain > 0 && size.packetsPerSecond.encrypted > 0);
+    assert.ok(size.bytesPerPacket.added > 0, 'encrypted packets carry more than plain ones');
+
+    const results = buildResults({
+      machine: describeMachine(),
+      mode: 'short',
+      durationS: 1,
+      capacity: [],
+      browser,
+    });
+    assert.equal(results.browser?.joinMs.encrypted.all.n, 3);
+    const md = markdown(results);
+    assert.match(md, /Browser join → first decoded audio/);
+    assert.match(md, /Browser E2EE CPU per frame/);
+    assert.match(md, /Browser E2EE size per stream/);
+  } finally {
+    await server.call('stop').catch(() => undefined);
+    await server.stop();
+  }
 });

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BaselineResult } from './baseline.ts';
+import type { BrowserJoinsResult } from './browserJoins.ts';
 import type { CapacityResult } from './capacity.ts';
 import { MAX_LOSS_PCT, MAX_WORKER_CPU_PCT } from './capacity.ts';
 import type { ClusterResult } from './cluster.ts';
@@ -29,6 +30,7 @@ type Inputs = {
   baseline?: BaselineResult;
   capacity: CapacityResult[];
   joins?: JoinsResult;
+  browser?: BrowserJoinsResult;
   twoWorker?: TwoWorkerRoomResult;
   bigRoom?: BigRoomResult;
   cluster?: ClusterResult;
@@ -94,6 +96,8 @@ export function buildResults(inputs: Inputs) {
     mode: inputs.mode,
     cluster: inputs.cluster ?? null,
     span: inputs.span ?? null,
+    /** Real Chromium: join to decoded audio, E2EE CPU per frame and size, plain vs encrypted. */
+    browser: inputs.browser ?? null,
     durationS: inputs.durationS,
     producers:
       'plain RTP from Node dgram into PlainTransports (comedia), Opus-sized 100-byte payloads, 50 packets/s per talker, ssrc-audio-level extension',
@@ -182,6 +186,9 @@ export function buildResults(inputs: Inputs) {
 
 export type Results = ReturnType<typeof buildResults>;
 
+const rangeText = (r: { min: number; max: number }) =>
+  r.min === r.max ? String(r.min) : `${r.min}–${r.max}`;
+
 const fmt = (v: unknown, unit = '') =>
   v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v))
     ? '—'
@@ -242,6 +249,44 @@ export function markdown(r: Results): string {
       '4. Server heap per connected peer',
       `${fmt(r.heapKbPerPeer, ' kB')}`,
       'rooms of 10',
+    ]);
+  }
+  const br = r.browser;
+  if (br) {
+    const j = br.joinMs;
+    const line = (m: (typeof j)['plain']) =>
+      `p50 ${m.all.p50} · p95 ${m.all.p95} · max ${m.all.max} (n=${m.all.n}${m.failed ? `, ${m.failed} not heard` : ''})`;
+    rows.push([
+      '3. Browser join → first decoded audio (ms), plain vs encrypted room',
+      `plain ${line(j.plain)} · encrypted ${line(j.encrypted)}`,
+      `Chromium, click to decoded audio (totalSamplesReceived − concealedSamples) from both people already in the room; one at a time p50 ${j.plain.sequential.p50} vs ${j.encrypted.sequential.p50}; bursts of ${br.burstSize}: p50 ${j.plain.burst.p50} / max ${j.plain.burst.max} vs ${j.encrypted.burst.p50} / max ${j.encrypted.burst.max}; first RTP packet p50 ${j.plain.firstPacketMs.p50} vs ${j.encrypted.firstPacketMs.p50}; modes alternating; a wrong key: ${br.wrongKey.packets} packets, ${br.wrongKey.decodedSamples} samples decoded`,
+    ]);
+    const trips = (m: (typeof j)['plain']) =>
+      m.roundTrips && m.requests
+        ? `${rangeText(m.roundTrips)} (${rangeText(m.requests)} requests)`
+        : '—';
+    rows.push([
+      '3. Browser signaling round trips per join',
+      `plain ${trips(j.plain)} · encrypted ${trips(j.encrypted)}`,
+      `as the page counts them (stats panel: data-join-round-trips); app join time p50 ${j.plain.appJoinMs.p50} vs ${j.encrypted.appJoinMs.p50} ms`,
+    ]);
+    const c = br.crypto;
+    const worker = c.workerThread
+      ? `worker thread ${c.workerThread.pctOfCore} % of a core per person (${c.workerThread.usPerFrame} µs per frame)`
+      : 'worker thread not found in /proc';
+    const chromium = c.chromiumPctPerPerson
+      ? `; whole Chromium per person ${c.chromiumPctPerPerson.plain} % vs ${c.chromiumPctPerPerson.encrypted} % of a core (+${c.chromiumAddedUsPerFrame} µs per frame)`
+      : '';
+    rows.push([
+      '3. Browser E2EE CPU per frame (Chromium)',
+      `encrypt ${fmt(c.encryptUsPerFrame, ' µs')} · decrypt ${fmt(c.decryptUsPerFrame, ' µs')}`,
+      `the worker's own counters (time in the cipher calls ÷ frames, ${c.frames.encrypt} + ${c.frames.decrypt} frames; 100 µs jittered timer), mostly waiting for WebCrypto's thread: one call takes ${c.webCryptoCallUs.backToBack} µs back to back, ${c.webCryptoCallUs.paced} µs paced at 20 ms; ${worker}${chromium}`,
+    ]);
+    const z = br.size;
+    rows.push([
+      '3. Browser E2EE size per stream',
+      `+${z.bytesPerPacket.added} bytes per packet (${z.bytesPerPacket.plain} → ${z.bytesPerPacket.encrypted}) · +${z.payloadKbps.added} kbit/s per speaker (${z.payloadKbps.plain} → ${z.payloadKbps.encrypted})`,
+      `outbound-rtp payload, same tones in both rooms, ${z.packetsPerSecond.encrypted} packets/s; the worker adds ${fmt(z.workerAddedBytesPerFrame.encrypt)} bytes per frame (FRAME_OVERHEAD_BYTES ${z.frameOverheadBytes}: +${z.expectedAddedKbps} kbit/s)`,
     ]);
   }
   if (r.baseline) {

@@ -87,7 +87,6 @@ function run(
   const transform = new TransformStream<RTCEncodedAudioFrame, RTCEncodedAudioFrame>({
     async transform(frame, controller) {
       const data = frame.data;
-      entry.bytesIn += data.byteLength;
       let out: ArrayBuffer | null = null;
       try {
         const crypt = await cipher;
@@ -101,6 +100,8 @@ function run(
       } catch {
         out = null;
       }
+      // Counted with the outcome, after the await: a report in between stays consistent.
+      entry.bytesIn += data.byteLength;
       if (out === null) {
         entry.failed++;
         if (!entry.reportedFailure) {

@@ -147,6 +147,7 @@ export class RoomView {
         this.#banner.textContent = `${who}’s audio cannot be decrypted: their link has a different key from yours, so you cannot hear them. Compare the safety code, and share the whole invite link again.`;
       }),
       call.on('joined', (metrics) => this.#stats.showJoin(metrics)),
+      call.on('e2eeStats', (streams) => this.#stats.showEncryption(streams)),
       installShortcuts({ isMuted: () => call.muted, setMuted: (m) => call.setMuted(m) }),
       () => this.#devices.dispose(),
       () => this.#audio.clear(),
