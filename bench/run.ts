@@ -4,8 +4,8 @@
  * bench/results/latest.{json,md,svg,png} plus a dated copy of the JSON.
  *
  *   --short          fewer, shorter steps
- *   --only=a,b       run only some phases: forwarding, baseline, capacity, joins, browser,
- *                    twoWorker, cluster, span; a partial run writes only-<phases>.{json,md} (and a dated
+ *   --only=a,b       run only some phases: forwarding, floor, baseline, capacity, joins,
+ *                    browser, twoWorker, cluster, span; a partial run writes only-<phases>.{json,md} (and a dated
  *                    copy of the JSON), never latest.*, which keeps the last run of every phase
  *   --out=DIR        results folder (default bench/results)
  *
@@ -16,6 +16,7 @@ import { type BaselineResult, measureBaseline } from './lib/baseline.ts';
 import { type BrowserJoinsResult, measureBrowserJoins } from './lib/browserJoins.ts';
 import { type CapacityResult, findCapacity, type Pattern } from './lib/capacity.ts';
 import { type ClusterResult, measureCluster } from './lib/cluster.ts';
+import { type FloorResult, measureFloor } from './lib/floor.ts';
 import { type ForwardingCostResult, measureForwardingCost } from './lib/forwardingCost.ts';
 import { type BigRoomResult, measureGhostTalkBigRoom } from './lib/ghostTalkBigRoom.ts';
 import { GhostTalkRooms } from './lib/ghostTalkRooms.ts';
@@ -30,6 +31,7 @@ import { measureTwoWorkerRoom, type TwoWorkerRoomResult } from './lib/twoWorkerR
 
 const PHASES = [
   'forwarding',
+  'floor',
   'baseline',
   'capacity',
   'joins',
@@ -119,6 +121,9 @@ const plan = short
       },
     };
 
+/** What the capacity steps' consumers encrypt with: the suite Chromium gets from mediasoup. */
+const CAPACITY_SRTP = 'AEAD_AES_256_GCM';
+
 const patterns: Pattern[] = [
   { name: 'allTalking', peersPerRoom: 10, talkersPerRoom: 10, silent: 'dtx', firstRooms: 3 },
   { name: 'realistic', peersPerRoom: 10, talkersPerRoom: 1, silent: 'dtx', firstRooms: 20 },
@@ -138,6 +143,7 @@ async function main(): Promise<void> {
       `(SRTP crypto: ${machine.workerBinary.srtpCrypto})`,
   );
   let forwarding: ForwardingCostResult | undefined;
+  let floor: FloorResult | undefined;
   let baseline: BaselineResult | undefined;
   const capacity: CapacityResult[] = [];
   let joins: JoinsResult | undefined;
@@ -158,6 +164,10 @@ async function main(): Promise<void> {
         await receivers.stop();
       }
     }
+    if (only.has('floor')) {
+      log('The floor: a C forwarder (sendto / sendmmsg, plain / AES-GCM per copy), same load');
+      floor = await measureFloor({ load, ...plan.forwarding, log });
+    }
     if (only.has('baseline') || only.has('capacity')) {
       const ghostTalk = await GhostTalkRooms.start({ RTC_WORKERS: '1' });
       try {
@@ -168,10 +178,18 @@ async function main(): Promise<void> {
         if (only.has('capacity')) {
           for (const [i, pattern] of patterns.entries()) {
             log(
-              `2. Capacity, ${pattern.name}: one worker, stepping up until loss >= 1 % or CPU >= 85 %`,
+              `2. Capacity, ${pattern.name}, ${CAPACITY_SRTP} consumers: one worker, stepping up until loss >= 1 % or CPU >= 85 %`,
             );
             capacity.push(
-              await findCapacity({ load, ghostTalk, pattern, tag: 30 + i, ...plan.capacity, log }),
+              await findCapacity({
+                load,
+                ghostTalk,
+                pattern,
+                srtp: CAPACITY_SRTP,
+                tag: 30 + i,
+                ...plan.capacity,
+                log,
+              }),
             );
           }
         }
@@ -237,6 +255,7 @@ async function main(): Promise<void> {
     mode: short ? 'short' : 'full',
     durationS: Math.round((performance.now() - started) / 1000),
     forwarding,
+    floor,
     baseline,
     capacity,
     joins,

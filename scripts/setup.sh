@@ -30,7 +30,8 @@ if [[ "$worker_mode" == system ]]; then
     libabsl-dev flatbuffers-compiler libflatbuffers-dev)
 fi
 if ((with_test_tools)); then
-  packages+=(chromium firefox-esr coturn openssl sox procps iptables caddy redis-server)
+  # gcc and OpenSSL's headers build the benchmark's floor (bench/floor/forwarder.c).
+  packages+=(chromium firefox-esr coturn openssl sox procps iptables caddy redis-server gcc libssl-dev)
 fi
 
 missing=()

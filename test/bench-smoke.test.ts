@@ -11,13 +11,16 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { measureBaseline } from '../bench/lib/baseline.ts';
 import { measureBrowserJoins } from '../bench/lib/browserJoins.ts';
+import { FLOOR_MODES, measureFloor } from '../bench/lib/floor.ts';
 import { GhostTalkRooms } from '../bench/lib/ghostTalkRooms.ts';
 import { spawnChild } from '../bench/lib/ipc.ts';
 import { describeMachine } from '../bench/lib/machine.ts';
-import { LoadGenerator } from '../bench/lib/plainRtp.ts';
+import { measureWindow } from '../bench/lib/measure.ts';
+import { LoadGenerator, PlainRoom } from '../bench/lib/plainRtp.ts';
 import { buildResults, markdown, writeResults } from '../bench/lib/report.ts';
 import { measureSpan } from '../bench/lib/span.ts';
 import { FRAME_OVERHEAD_BYTES } from '../client/src/e2ee/frameCipher.ts';
+import { audioConsumerOptions } from '../src/media/mediaCodecs.ts';
 
 let load: LoadGenerator;
 let ghostTalk: GhostTalkRooms;
@@ -69,6 +72,76 @@ test('plain-RTP load crosses GhostTalk rooms and bare mediasoup, and a report is
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('SRTP consumers are counted by their SSRCs and timed; DTX frames stop at the SFU', async () => {
+  const tag = 33;
+  const room = await ghostTalk.room('smoke-srtp');
+  const plain = await PlainRoom.create({
+    routers: [room.router],
+    peers: 3,
+    talkers: 1,
+    silent: 'dtx',
+    consumerCaps: 'browser',
+    srtp: 'AEAD_AES_256_GCM',
+    consumerOptions: audioConsumerOptions,
+    tag,
+    load,
+    audioLevelObserver: room.observer,
+  });
+  try {
+    await load.addStreams(plain.streams);
+    await load.setEnabled(tag, true);
+    await load.latency(tag, true);
+    const window = await measureWindow(ghostTalk.workers, load, 2000);
+    const histogram = await load.latency(tag, true);
+    await load.setEnabled(tag, false);
+    const counted = window.tags[tag];
+    assert.ok(counted && counted.received > 0, 'sealed packets counted for their tag');
+    // Sealed payloads read as tags would scatter the counts over other tags.
+    for (const [other, c] of Object.entries(window.tags)) {
+      if (Number(other) !== tag) assert.equal(c.received, 0, `nothing counted for tag ${other}`);
+    }
+    assert.ok(histogram.total > 0, 'transit times read off the RTP timestamps');
+    // Two listeners hear the talker; each hears the other silent person's comfort noise
+    // but not their DTX frames, which are not expected either: nothing counts as lost.
+    assert.ok(counted.received <= counted.expected, `${counted.received} ≤ ${counted.expected}`);
+    assert.ok(counted.received >= 0.9 * counted.seqExpected, 'no gaps where DTX was dropped');
+  } finally {
+    await load.removeStreams(tag);
+    plain.close();
+    room.close();
+  }
+});
+
+test('the floor: the C forwarder builds and forwards, plain and sealed', {
+  timeout: 60_000,
+}, async () => {
+  const floor = await measureFloor({
+    load,
+    producers: 1,
+    consumersPerProducer: 3,
+    rounds: 1,
+    windowMs: 800,
+    log: () => undefined,
+  });
+  assert.ok(floor.binary, `built: ${floor.note}`);
+  assert.ok(floor.crypto, 'built with OpenSSL (setup installs libssl-dev)');
+  for (const mode of FLOOR_MODES) {
+    const m = floor.modes[mode];
+    assert.ok(m, `${mode} measured`);
+    assert.ok(m.packets.received > 0, `${mode}: packets in`);
+    assert.equal(m.packets.copies, 3 * m.packets.received, `${mode}: three copies of each`);
+    assert.ok(Number.isFinite(m.usPerCopy) && m.usPerCopy > 0);
+  }
+  const results = buildResults({
+    machine: describeMachine(),
+    mode: 'short',
+    durationS: 1,
+    capacity: [],
+    floor,
+  });
+  assert.match(markdown(results), /The floor: a C forwarder/);
 });
 
 test('a room spanning nodes: talkers piped to listeners on another node, and the span report', {

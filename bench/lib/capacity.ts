@@ -1,10 +1,14 @@
 /**
- * Point 2, capacity: rooms of plain-RTP people are added to GhostTalk's rooms on one
- * worker step by step until packet loss reaches 1 % or worker CPU 85 % of a core. The
+ * Point 2, capacity: rooms of people (plain-RTP producers; consumers SRTP-encrypted
+ * PlainTransports, which cost the worker a browser's encryption per copy) are added to
+ * GhostTalk's rooms on one worker step by step until packet loss reaches 1 % or worker
+ * CPU 85 % of a core. The
  * first step calibrates CPU per room; later steps aim at fractions of the load predicted
  * to reach 85 %, so a handful of steps bracket the limit.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { types } from 'mediasoup';
+import { audioConsumerOptions } from '../../src/media/mediaCodecs.ts';
 import { type LatencyMs, latencyMs } from './baseline.ts';
 import type { GhostTalkRoom, GhostTalkRooms } from './ghostTalkRooms.ts';
 import { measureWindow, summarizeWindows, type WindowDelta } from './measure.ts';
@@ -43,7 +47,9 @@ export type CapacityStep = {
 
 export type CapacityResult = {
   pattern: Pattern;
-  consumers: 'plain RTP (browser capabilities: NACK, transport-cc, header extensions)';
+  /** What the consumers send: SRTP with this suite, or plain RTP. */
+  srtp: types.SrtpCryptoSuite | null;
+  consumers: string;
   /** The largest passing step (undefined if even the first failed). */
   best: CapacityStep | undefined;
   /** Peers at which CPU would reach 85 %, from the best step's CPU per peer. */
@@ -57,6 +63,8 @@ export async function findCapacity(options: {
   load: LoadGenerator;
   ghostTalk: GhostTalkRooms;
   pattern: Pattern;
+  /** The consumers' SRTP suite (omitted: plain RTP). */
+  srtp?: types.SrtpCryptoSuite;
   tag: number;
   maxSteps: number;
   windows: number;
@@ -82,6 +90,8 @@ export async function findCapacity(options: {
           talkers: pattern.talkersPerRoom,
           silent: pattern.silent,
           consumerCaps: 'browser',
+          srtp: options.srtp,
+          consumerOptions: audioConsumerOptions,
           tag,
           load,
           audioLevelObserver: room.observer,
@@ -133,7 +143,8 @@ export async function findCapacity(options: {
     const best = steps.filter((s) => s.pass).at(-1);
     return {
       pattern,
-      consumers: 'plain RTP (browser capabilities: NACK, transport-cc, header extensions)',
+      srtp: options.srtp ?? null,
+      consumers: `${options.srtp ? `SRTP ${options.srtp}` : 'plain RTP'} (browser capabilities: NACK, transport-cc, header extensions)`,
       best,
       peersAt85Pct: best
         ? Math.round((best.peers * MAX_WORKER_CPU_PCT) / Math.max(0.1, best.workerCpuPct))

@@ -1,7 +1,9 @@
 /**
  * Point 1, forwarding cost: worker CPU time per forwarded audio packet, for real WebRTC
- * receivers (werift: ICE + DTLS + SRTP through the WebRtcServer, with each SRTP profile)
- * and for plain-RTP consumers (the floor without encryption), on one bare router. The
+ * receivers (werift: ICE + DTLS + SRTP through the WebRtcServer, with each SRTP profile),
+ * for SRTP PlainTransports to sockets that only count (what the capacity steps use, as
+ * werift cannot scale: checked here against the WebRTC figure) and for plain-RTP
+ * consumers (no encryption), on one bare router. The
  * producers are plain RTP (Opus-sized, 50 packets/s). Every variant exists at once with
  * its consumers paused; windows rotate through the variants so drift hits all alike.
  */
@@ -10,9 +12,15 @@ import type { types } from 'mediasoup';
 import { type SrtpProfileName, weriftRtpCapabilities } from '../../test/support/weriftPeer.ts';
 import { startBareMediasoup } from './bareMediasoup.ts';
 import { measureWindow, type StepResult, summarizeWindows, type WindowDelta } from './measure.ts';
-import type { ConsumerCaps, LoadGenerator } from './plainRtp.ts';
+import {
+  type ConsumerCaps,
+  connectToReceiver,
+  createPlainTransport,
+  type LoadGenerator,
+} from './plainRtp.ts';
 import { producerRtpParameters } from './rtpPacket.ts';
 import type { SrtpReceivers } from './srtpLoad.ts';
+import { median, round } from './stats.ts';
 
 const TAG = 10;
 
@@ -30,7 +38,7 @@ export type ForwardingCostOptions = {
 };
 
 type Variant = {
-  name: 'srtpGcm' | 'srtpAesCm' | 'plain' | 'plainBrowserCaps';
+  name: 'srtpGcm' | 'srtpAesCm' | 'plainSrtpGcm' | 'plain' | 'plainBrowserCaps';
   consumers: types.Consumer[];
   /** werift receivers' keys (SRTP variants). */
   keys?: string[];
@@ -43,6 +51,11 @@ export type ForwardingCostResult = {
   usPerPacket: Record<Variant['name'], number>;
   /** The user-time part of it. */
   userUsPerPacket: Record<Variant['name'], number>;
+  /**
+   * Times the worker was preempted (ru_nivcsw) per packet it received, medians: on
+   * loopback each send wakes a receiver that may take the core (the floor counts the same).
+   */
+  preemptionsPerPacket: Record<Variant['name'], number>;
   /** The profile werift and mediasoup agree on when nothing is forced. */
   defaultSrtpProfile: SrtpProfileName | undefined;
   steps: Record<Variant['name'], StepResult>;
@@ -97,14 +110,16 @@ export async function measureForwardingCost(
       const name = profile === 'AEAD_AES_128_GCM' ? 'srtpGcm' : 'srtpAesCm';
       variants.push({ name, consumers: group.consumers, keys: group.keys, profile, windows: [] });
     }
-    for (const [name, caps] of [
-      ['plain', 'webrtc'],
-      ['plainBrowserCaps', 'browser'],
+    for (const [name, caps, srtp] of [
+      ['plainSrtpGcm', 'webrtc', 'AEAD_AES_128_GCM'],
+      ['plain', 'webrtc', undefined],
+      ['plainBrowserCaps', 'browser', undefined],
     ] as const) {
       const consumers = await plainConsumers({
         router,
         producers,
         caps,
+        srtp,
         count: consumersPerProducer,
         load,
         transports,
@@ -137,6 +152,7 @@ export async function measureForwardingCost(
     const steps = {} as Record<Variant['name'], StepResult>;
     const usPerPacket = {} as Record<Variant['name'], number>;
     const userUsPerPacket = {} as Record<Variant['name'], number>;
+    const preemptionsPerPacket = {} as Record<Variant['name'], number>;
     for (const variant of variants) {
       const forwarded = (w: WindowDelta) => (w.tags[TAG]?.sent ?? 0) * perProducer;
       const received = variant.keys
@@ -146,9 +162,14 @@ export async function measureForwardingCost(
       steps[variant.name] = step;
       usPerPacket[variant.name] = step.usPerPacket;
       userUsPerPacket[variant.name] = step.userUsPerPacket;
+      preemptionsPerPacket[variant.name] = round(
+        median(variant.windows.map((w) => w.preemptions / Math.max(1, w.tags[TAG]?.sent ?? 0))),
+        3,
+      );
       log(
         `  ${variant.name.padEnd(17)} ${step.usPerPacket.toFixed(2)} µs/packet ` +
           `(user ${step.userUsPerPacket.toFixed(2)}), ` +
+          `${preemptionsPerPacket[variant.name]} preemptions per packet in, ` +
           `${step.forwardedPps} packets/s, worker ${step.workerCpuPct}%, loss ${step.lossPct}%, ` +
           `load generator ${step.loadgenCpuPct}%`,
       );
@@ -156,6 +177,7 @@ export async function measureForwardingCost(
     return {
       usPerPacket,
       userUsPerPacket,
+      preemptionsPerPacket,
       defaultSrtpProfile: probe.profile,
       steps,
       producers: producerCount,
@@ -173,26 +195,29 @@ async function plainConsumers(options: {
   router: types.Router;
   producers: types.Producer[];
   caps: ConsumerCaps;
+  srtp: types.SrtpCryptoSuite | undefined;
   count: number;
   load: LoadGenerator;
   transports: types.Transport[];
 }): Promise<types.Consumer[]> {
-  const { router, producers, caps, count, load } = options;
+  const { router, producers, caps, srtp, count, load } = options;
   const rtpCapabilities = caps === 'browser' ? router.rtpCapabilities : weriftRtpCapabilities;
   const consumers: types.Consumer[] = [];
   for (let i = 0; i < count; i++) {
-    const transport = await router.createPlainTransport({
-      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
-      rtcpMux: true,
-      comedia: false,
-    });
+    const transport = await createPlainTransport(router, { comedia: false, srtp });
     options.transports.push(transport);
-    await transport.connect({ ip: '127.0.0.1', port: load.ports[i % load.ports.length] as number });
+    await connectToReceiver(transport, load.ports[i % load.ports.length] as number);
     for (const producer of producers) {
       consumers.push(
         await transport.consume({ producerId: producer.id, rtpCapabilities, paused: true }),
       );
     }
+  }
+  if (srtp) {
+    await load.tagSrtpSsrcs(
+      TAG,
+      consumers.map((c) => c.rtpParameters.encodings?.[0]?.ssrc as number),
+    );
   }
   return consumers;
 }

@@ -1,7 +1,9 @@
 /**
  * Load generator child process: plain-RTP producers (Node dgram into mediasoup
- * PlainTransports, comedia) and plain-RTP receivers (the sockets mediasoup's consumer
- * PlainTransports send to), counting packets and SFU transit times per tag.
+ * PlainTransports, comedia) and receivers (the sockets mediasoup's consumer
+ * PlainTransports send to, plain RTP or SRTP), counting packets and SFU transit times
+ * per tag. SRTP packets are counted, never decrypted: their SSRCs were registered with
+ * their tag, and header fields (sequence number, timestamp) are in the clear.
  *
  * Run by the benchmark with spawnChild(); see LoadGenerator in plainRtp.ts for the API.
  */
@@ -9,7 +11,14 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { serve } from './ipc.ts';
-import { isStamped, RtpWriter, rtpPayloadOffset } from './rtpPacket.ts';
+import {
+  type FrameKind,
+  isTalking,
+  packetTag,
+  RtpWriter,
+  rtpPayloadOffset,
+  transitUs,
+} from './rtpPacket.ts';
 import { LatencyHistogram } from './stats.ts';
 
 export type StreamKind = 'talk' | 'dtx';
@@ -22,6 +31,8 @@ export type StreamSpec = {
   /** Consumers of this producer: each packet sent should arrive this many times. */
   fanout: number;
   kind: StreamKind;
+  /** Its consumers drop DTX frames (mediasoup's ignoreDtx): those are not expected. */
+  consumersIgnoreDtx?: boolean;
 };
 export type TagCounters = {
   /** Packets sent x fanout: what the consumers should forward. */
@@ -46,11 +57,11 @@ export type Snapshot = {
 
 const TICK_MS = 4;
 const TALK_INTERVAL_MS = 20;
-/** Opus DTX sends one comfort-noise frame every 400 ms of silence. */
-const DTX_INTERVAL_MS = 400;
+/** In silence Chromium sends a comfort-noise frame and a DTX frame per ~400 ms, alternating. */
+const SILENT_INTERVAL_MS = 200;
 const HOST = '127.0.0.1';
 
-type Stream = StreamSpec & { writer: RtpWriter; next: number; interval: number };
+type Stream = StreamSpec & { writer: RtpWriter; next: number; interval: number; frames: number };
 
 const receivers: Socket[] = [];
 let sender: Socket | undefined;
@@ -62,6 +73,8 @@ const sent = new Float64Array(256);
 const seqExpected = new Float64Array(256);
 /** Per consumer SSRC: the highest sequence number seen. */
 const lastSeq = new Map<number, number>();
+/** SRTP consumers' SSRCs and their tags (their payloads are sealed). */
+const srtpTags = new Map<number, number>();
 const histograms = new Map<number, LatencyHistogram>();
 let lateSends = 0;
 let timer: NodeJS.Timeout | undefined;
@@ -69,9 +82,9 @@ let timer: NodeJS.Timeout | undefined;
 function onPacket(packet: Buffer): void {
   const offset = rtpPayloadOffset(packet);
   if (offset < 0) return;
-  const tag = packet[offset] as number;
-  received[tag] = (received[tag] as number) + 1;
   const ssrc = packet.readUInt32BE(8);
+  const tag = srtpTags.get(ssrc) ?? packetTag(packet, offset);
+  received[tag] = (received[tag] as number) + 1;
   const seq = packet.readUInt16BE(2);
   const last = lastSeq.get(ssrc);
   const advance = last === undefined ? 1 : (seq - last) & 0xffff;
@@ -79,8 +92,8 @@ function onPacket(packet: Buffer): void {
     seqExpected[tag] = (seqExpected[tag] as number) + advance;
     lastSeq.set(ssrc, seq);
   }
-  if (!isStamped(packet, offset)) return;
-  const latencyUs = (performance.now() - packet.readDoubleBE(offset + 1)) * 1000;
+  if (!isTalking(packet, offset)) return;
+  const latencyUs = transitUs(packet, performance.now());
   let histogram = histograms.get(tag);
   if (!histogram) {
     histogram = new LatencyHistogram();
@@ -100,11 +113,15 @@ function tick(): void {
       lateSends++;
       stream.next = now;
     }
-    const talking = stream.kind === 'talk';
-    socket.send(stream.writer.write(talking, performance.now()), stream.port, HOST);
+    const frame: FrameKind =
+      stream.kind === 'talk' ? 'talk' : stream.frames % 2 === 0 ? 'comfortNoise' : 'dtx';
+    stream.frames += 1;
+    socket.send(stream.writer.write(frame, performance.now()), stream.port, HOST);
     stream.next += stream.interval;
     sent[stream.tag] = (sent[stream.tag] as number) + 1;
-    expected[stream.tag] = (expected[stream.tag] as number) + stream.fanout;
+    if (frame !== 'dtx' || !stream.consumersIgnoreDtx) {
+      expected[stream.tag] = (expected[stream.tag] as number) + stream.fanout;
+    }
   }
 }
 
@@ -148,11 +165,12 @@ serve({
   addStreams: ({ streams: specs }: { streams: StreamSpec[] }) => {
     const now = performance.now();
     for (const spec of specs) {
-      const interval = spec.kind === 'talk' ? TALK_INTERVAL_MS : DTX_INTERVAL_MS;
+      const interval = spec.kind === 'talk' ? TALK_INTERVAL_MS : SILENT_INTERVAL_MS;
       streams.push({
         ...spec,
         writer: new RtpWriter(spec.ssrc, spec.tag),
         interval,
+        frames: 0,
         // Spread the streams' phases so packets do not leave in one burst per frame.
         next: now + Math.random() * interval,
       });
@@ -161,7 +179,12 @@ serve({
   },
   removeStreams: ({ tag }: { tag: number }) => {
     streams = streams.filter((s) => s.tag !== tag);
+    for (const [ssrc, t] of srtpTags) if (t === tag) srtpTags.delete(ssrc);
     return { streams: streams.length };
+  },
+  /** SRTP consumers' SSRCs, counted for `tag` (until its streams are removed). */
+  tagSrtpSsrcs: ({ tag, ssrcs }: { tag: number; ssrcs: number[] }) => {
+    for (const ssrc of ssrcs) srtpTags.set(ssrc, tag);
   },
   /** Sets the fanout of every stream of a tag (a room that grew or shrank). */
   setFanout: ({ tag, fanout }: { tag: number; fanout: number }) => {

@@ -9,10 +9,18 @@ import type { Snapshot, TagCounters } from './loadgen.ts';
 import type { LoadGenerator } from './plainRtp.ts';
 import { median, round } from './stats.ts';
 
-/** A worker's CPU time so far: user + system, and user alone (ms). */
-export async function workerCpuMs(worker: types.Worker): Promise<{ total: number; user: number }> {
+export type CpuSample = {
+  /** CPU time so far, ms: user + system, and user alone. */
+  total: number;
+  user: number;
+  /** Times it was preempted so far (involuntary context switches), when known. */
+  ivcsw?: number;
+};
+
+/** A worker's CPU time so far. */
+export async function workerCpuMs(worker: types.Worker): Promise<CpuSample> {
   const usage = await worker.getResourceUsage();
-  return { total: usage.ru_utime + usage.ru_stime, user: usage.ru_utime };
+  return { total: usage.ru_utime + usage.ru_stime, user: usage.ru_utime, ivcsw: usage.ru_nivcsw };
 }
 
 export type WindowDelta = {
@@ -21,6 +29,8 @@ export type WindowDelta = {
   cpuMs: number[];
   /** Per worker: user time only (what compiler flags and crypto code can change). */
   userMs: number[];
+  /** Involuntary context switches of all workers. */
+  preemptions: number;
   tags: Record<number, TagCounters>;
   receiverDrops: number;
   lateSends: number;
@@ -32,7 +42,7 @@ export type WindowDelta = {
 /** What a window is computed from: worker CPU so far (in the caller's order), counters. */
 export type Sample = {
   at: number;
-  cpu: { total: number; user: number }[];
+  cpu: CpuSample[];
   snapshot: Snapshot;
   extra: number;
 };
@@ -84,6 +94,7 @@ export function windowDelta(a: Sample, b: Sample): WindowDelta {
     wallMs: b.at - a.at,
     cpuMs: b.cpu.map((v, i) => v.total - (a.cpu[i]?.total ?? 0)),
     userMs: b.cpu.map((v, i) => v.user - (a.cpu[i]?.user ?? 0)),
+    preemptions: b.cpu.reduce((s, v, i) => s + (v.ivcsw ?? 0) - (a.cpu[i]?.ivcsw ?? 0), 0),
     tags,
     receiverDrops: b.snapshot.receiverDrops - a.snapshot.receiverDrops,
     lateSends: b.snapshot.lateSends - a.snapshot.lateSends,

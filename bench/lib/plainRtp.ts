@@ -2,9 +2,10 @@
  * Plain-RTP media load on mediasoup routers: each simulated person is a producer
  * PlainTransport (comedia: the load generator's packets teach it where they come from)
  * plus a consumer PlainTransport that sends to one of the load generator's receive
- * sockets and carries one consumer per other person's producer. No ICE, DTLS or SRTP:
- * the producers are plain RTP everywhere in this benchmark; consumers are plain RTP
- * here and real WebRTC (werift, SRTP) in srtpLoad.ts.
+ * sockets and carries one consumer per other person's producer. No ICE or DTLS: the
+ * producers are plain RTP everywhere in this benchmark; consumers are plain RTP, or
+ * SRTP (`srtp`: the worker encrypts every copy as it would for a browser, and the load
+ * generator only counts them), or real WebRTC (werift, ICE + DTLS + SRTP) in srtpLoad.ts.
  */
 import type { types } from 'mediasoup';
 import { weriftRtpCapabilities } from '../../test/support/weriftPeer.ts';
@@ -57,6 +58,13 @@ export class LoadGenerator {
     }
   }
 
+  /** Packets to these SSRCs count for `tag`: SRTP consumers, whose payloads are sealed. */
+  async tagSrtpSsrcs(tag: number, ssrcs: number[]): Promise<void> {
+    for (let i = 0; i < ssrcs.length; i += 5000) {
+      await this.#child.call('tagSrtpSsrcs', { tag, ssrcs: ssrcs.slice(i, i + 5000) });
+    }
+  }
+
   removeStreams(tag: number): Promise<void> {
     return this.#child.call('removeStreams', { tag });
   }
@@ -91,9 +99,16 @@ export type PlainRoomOptions = {
   peers: number;
   /** The first `talkers` peers talk (50 packets/s each). */
   talkers: number;
-  /** The others: `dtx` sends a 3-byte frame every 400 ms; `muted` sends nothing. */
+  /**
+   * The others: `dtx` sends what Chromium sends in silence (a comfort-noise frame and a
+   * 1-byte DTX frame per 400 ms); `muted` sends nothing.
+   */
   silent: 'dtx' | 'muted';
   consumerCaps: ConsumerCaps;
+  /** Consumers' transports encrypt with this SRTP suite (default: plain RTP). */
+  srtp?: types.SrtpCryptoSuite;
+  /** Extra consume() options: GhostTalk's own (audioConsumerOptions) in its rooms. */
+  consumerOptions?: { ignoreDtx?: boolean };
   tag: number;
   load: LoadGenerator;
   /** A room's speaking observer (GhostTalk's), which watches every producer. */
@@ -136,25 +151,36 @@ export class PlainRoom {
         const peer: PlainPeer = { router, kind };
         peers[i] = peer;
         if (!kind) return;
-        const transport = await this.#transport(router, true);
+        const transport = await this.#transport(router, { comedia: true });
         const ssrc = load.ssrc();
         peer.producer = await transport.produce({
           kind: 'audio',
           rtpParameters: producerRtpParameters(ssrc) as unknown as types.RtpParameters,
         });
         await options.audioLevelObserver?.addProducer({ producerId: peer.producer.id });
-        peer.stream = { port: transport.tuple.localPort, ssrc, tag, fanout: 0, kind };
+        peer.stream = {
+          port: transport.tuple.localPort,
+          ssrc,
+          tag,
+          fanout: 0,
+          kind,
+          consumersIgnoreDtx: options.consumerOptions?.ignoreDtx ?? false,
+        };
         this.streams.push(peer.stream);
       }),
     );
+    const srtpSsrcs: number[] = [];
     const rtpCapabilities = (router: types.Router) =>
       options.consumerCaps === 'browser' ? router.rtpCapabilities : weriftRtpCapabilities;
     await Promise.all(
       peers.map(async (peer, i) => {
         const sources = peers.filter((p, j) => j !== i && p.producer);
         if (sources.length === 0) return;
-        const transport = await this.#transport(peer.router, false);
-        await transport.connect({ ip: HOST, port: load.ports[i % load.ports.length] as number });
+        const transport = await this.#transport(peer.router, {
+          comedia: false,
+          srtp: options.srtp,
+        });
+        await connectToReceiver(transport, load.ports[i % load.ports.length] as number);
         for (const source of sources) {
           const producer = source.producer as types.Producer;
           if (source.router !== peer.router) {
@@ -166,33 +192,56 @@ export class PlainRoom {
             }
             await pipe;
           }
-          await transport.consume({
+          const consumer = await transport.consume({
             producerId: producer.id,
             rtpCapabilities: rtpCapabilities(peer.router),
+            ...options.consumerOptions,
           });
+          if (options.srtp) srtpSsrcs.push(consumer.rtpParameters.encodings?.[0]?.ssrc as number);
           this.consumers += 1;
           if (source.stream) source.stream.fanout += 1;
         }
       }),
     );
+    if (srtpSsrcs.length > 0) await load.tagSrtpSsrcs(tag, srtpSsrcs);
   }
 
-  async #transport(router: types.Router, comedia: boolean): Promise<types.PlainTransport> {
-    const transport = await router.createPlainTransport({
-      listenInfo: { protocol: 'udp', ip: HOST },
-      rtcpMux: true,
-      comedia,
-    });
+  async #transport(
+    router: types.Router,
+    options: { comedia: boolean; srtp?: types.SrtpCryptoSuite },
+  ): Promise<types.PlainTransport> {
+    const transport = await createPlainTransport(router, options);
     this.transports.push(transport);
     return transport;
-  }
-
-  /** Packets per second this room's consumers send when everyone sends as planned. */
-  get forwardedPerSecond(): number {
-    return this.streams.reduce((sum, s) => sum + s.fanout * (s.kind === 'talk' ? 50 : 2.5), 0);
   }
 
   close(): void {
     for (const transport of this.transports) transport.close();
   }
+}
+
+/** A PlainTransport on 127.0.0.1; with `srtp`, it encrypts what it sends with that suite. */
+export function createPlainTransport(
+  router: types.Router,
+  options: { comedia: boolean; srtp?: types.SrtpCryptoSuite },
+): Promise<types.PlainTransport> {
+  return router.createPlainTransport({
+    listenInfo: { protocol: 'udp', ip: HOST },
+    rtcpMux: true,
+    comedia: options.comedia,
+    ...(options.srtp ? { enableSrtp: true, srtpCryptoSuite: options.srtp } : {}),
+  });
+}
+
+/**
+ * Points a consumer transport at a load-generator socket. An SRTP transport needs the
+ * remote side's key for what it would receive; the receivers send nothing, so its own
+ * parameters do.
+ */
+export async function connectToReceiver(
+  transport: types.PlainTransport,
+  port: number,
+): Promise<void> {
+  const srtpParameters = transport.srtpParameters;
+  await transport.connect({ ip: HOST, port, ...(srtpParameters ? { srtpParameters } : {}) });
 }

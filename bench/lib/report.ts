@@ -11,6 +11,7 @@ import type { BrowserJoinsResult } from './browserJoins.ts';
 import type { CapacityResult } from './capacity.ts';
 import { MAX_LOSS_PCT, MAX_WORKER_CPU_PCT } from './capacity.ts';
 import type { ClusterResult } from './cluster.ts';
+import type { FloorResult } from './floor.ts';
 import type { ForwardingCostResult } from './forwardingCost.ts';
 import type { BigRoomResult } from './ghostTalkBigRoom.ts';
 import type { JoinsResult } from './joins.ts';
@@ -27,6 +28,7 @@ type Inputs = {
   mode: 'short' | 'full';
   durationS: number;
   forwarding?: ForwardingCostResult;
+  floor?: FloorResult;
   baseline?: BaselineResult;
   capacity: CapacityResult[];
   joins?: JoinsResult;
@@ -40,24 +42,7 @@ type Inputs = {
 const perCore = (us: number | undefined) =>
   us ? Math.round(1e6 / (us * PACKETS_PER_SECOND)) : null;
 
-/**
- * The SRTP limit from the plain-RTP one: SRTP adds a roughly constant cost per packet
- * (encryption, a longer packet), so the best plain step's CPU plus that extra cost for
- * its packet rate, scaled to 85 % of a core.
- */
-function srtpEstimate(result: CapacityResult, srtpExtraUs: number | undefined) {
-  const best = result.best;
-  if (srtpExtraUs === undefined || !best) return null;
-  const cpuPct = best.workerCpuPct + (best.forwardedPps * srtpExtraUs) / 1e4;
-  const rooms = Math.floor((best.rooms * MAX_WORKER_CPU_PCT) / cpuPct);
-  return {
-    rooms,
-    peers: rooms * result.pattern.peersPerRoom,
-    method: `best plain step + ${round(srtpExtraUs, 2)} µs per packet (SRTP − plain, measured), scaled to ${MAX_WORKER_CPU_PCT} % CPU`,
-  };
-}
-
-function capacityKey(result: CapacityResult | undefined, srtpExtraUs: number | undefined) {
+function capacityKey(result: CapacityResult | undefined) {
   if (!result) return null;
   const best = result.best;
   return {
@@ -68,10 +53,14 @@ function capacityKey(result: CapacityResult | undefined, srtpExtraUs: number | u
     lossPct: best?.lossPct ?? null,
     sfuLossPct: best?.sfuLossPct ?? null,
     workerCpuPct: best?.workerCpuPct ?? null,
+    usPerPacket: best?.usPerPacket ?? null,
+    transitMs: best?.latencyMs ?? null,
+    /** Measured: the largest step that passed. */
     peers: best?.peers ?? 0,
+    /** Derived: the best step's CPU per peer scaled to 85 % of a core. */
     peersAt85PctCpu: result.peersAt85Pct ?? null,
+    srtp: result.srtp,
     consumers: result.consumers,
-    srtpEstimate: srtpEstimate(result, srtpExtraUs),
     limitedBy: (() => {
       const failed = result.steps.find((s) => !s.pass);
       if (!failed) return 'not reached (largest step passed)';
@@ -82,15 +71,63 @@ function capacityKey(result: CapacityResult | undefined, srtpExtraUs: number | u
   };
 }
 
+/**
+ * mediasoup's µs per packet over the floor's µs per copy, like for like: plain consumers
+ * against sendto, SRTP PlainTransports (AES-128-GCM) against sendto with AES-128-GCM.
+ */
+function floorKey(f: ForwardingCostResult | undefined, floor: FloorResult | undefined) {
+  if (!floor) return null;
+  const ratio = (a: number | undefined, b: number | null) =>
+    a !== undefined && b !== null && b > 0 ? round(a / b, 2) : null;
+  const us = f?.usPerPacket;
+  const user = f?.userUsPerPacket;
+  const sendto = floor.modes.sendto;
+  const gcm = floor.modes.sendtoGcm;
+  return {
+    usPerCopy: floor.usPerCopy,
+    userUsPerCopy: floor.userUsPerCopy,
+    mediasoupOverFloor: {
+      plain: ratio(us?.plain, floor.usPerCopy.sendto),
+      srtpGcm: ratio(us?.plainSrtpGcm, floor.usPerCopy.sendtoGcm),
+      webRtcGcm: ratio(us?.srtpGcm, floor.usPerCopy.sendtoGcm),
+    },
+    /** Where the gap is: user time (mediasoup's code) and preemptions per packet in. */
+    gap: {
+      plainUserUs:
+        us && user ? round((user.plain ?? 0) - (floor.userUsPerCopy.sendto ?? 0), 2) : null,
+      plainKernelUs:
+        us && user
+          ? round(
+              us.plain -
+                user.plain -
+                ((floor.usPerCopy.sendto ?? 0) - (floor.userUsPerCopy.sendto ?? 0)),
+              2,
+            )
+          : null,
+      srtpUserUs:
+        us && user
+          ? round((user.plainSrtpGcm ?? 0) - (floor.userUsPerCopy.sendtoGcm ?? 0), 2)
+          : null,
+      cryptoUsFloor: gcm && sendto ? round(gcm.usPerCopy - sendto.usPerCopy, 2) : null,
+      cryptoUsMediasoup: us ? round(us.plainSrtpGcm - us.plain, 2) : null,
+      preemptionsPerPacket: {
+        mediasoupPlain: f?.preemptionsPerPacket.plain ?? null,
+        mediasoupSrtp: f?.preemptionsPerPacket.plainSrtpGcm ?? null,
+        floorSendto: sendto?.perPacket.preemptions ?? null,
+        floorSendtoGcm: gcm?.perPacket.preemptions ?? null,
+      },
+    },
+    detail: floor,
+  };
+}
+
 export function buildResults(inputs: Inputs) {
   const { forwarding: f, baseline: b, joins: j, twoWorker: t, bigRoom: g } = inputs;
   const us = f?.usPerPacket;
   const srtp = f?.defaultSrtpProfile === 'AES_CM_128_HMAC_SHA1_80' ? us?.srtpAesCm : us?.srtpGcm;
-  // SRTP's extra cost per packet, like for like (same receivers, same capabilities).
-  const srtpExtraUs = us && srtp ? Math.max(0, srtp - us.plain) : undefined;
   const allTalking = inputs.capacity.find((c) => c.pattern.name === 'allTalking');
   const realistic = inputs.capacity.find((c) => c.pattern.name === 'realistic');
-  const realisticKey = capacityKey(realistic, srtpExtraUs);
+  const realisticKey = capacityKey(realistic);
   return {
     machine: inputs.machine,
     mode: inputs.mode,
@@ -108,7 +145,11 @@ export function buildResults(inputs: Inputs) {
           srtpProfile: f?.defaultSrtpProfile ?? null,
           srtpGcm: us.srtpGcm,
           srtpAesCm: us.srtpAesCm,
+          /** SRTP PlainTransports (the capacity steps' consumers) vs WebRTC (werift): ratio. */
+          plainSrtpGcm: us.plainSrtpGcm,
+          plainSrtpOverWebRtc: round(us.plainSrtpGcm / us.srtpGcm, 2),
           plainBrowserCaps: us.plainBrowserCaps,
+          preemptionsPerPacket: f?.preemptionsPerPacket,
           /** The worker's user time alone (no kernel): what code and crypto changes move. */
           user: f?.userUsPerPacket,
           consumersMeasured: f?.consumersPerVariant,
@@ -118,13 +159,14 @@ export function buildResults(inputs: Inputs) {
     consumersPerCore: us
       ? { srtp: perCore(srtp), plain: perCore(us.plain), atPacketsPerSecond: PACKETS_PER_SECOND }
       : null,
-    capacity: capacityKey(allTalking, srtpExtraUs),
+    floor: floorKey(f, inputs.floor),
+    capacity: capacityKey(allTalking),
     capacityRealistic: realisticKey,
     realisticPeersPerCore: realisticKey
       ? {
-          plainRtp: realisticKey.peers,
-          plainRtpAt85PctCpu: realisticKey.peersAt85PctCpu,
-          srtpEstimate: realisticKey.srtpEstimate?.peers ?? null,
+          measured: realisticKey.peers,
+          at85PctCpu: realisticKey.peersAt85PctCpu,
+          srtp: realisticKey.srtp,
           target: REALISTIC_TARGET,
         }
       : null,
@@ -201,8 +243,8 @@ export function markdown(r: Results): string {
   if (w) {
     rows.push([
       '1. Worker CPU per forwarded packet',
-      `SRTP ${fmt(w.srtp)} µs (${w.srtpProfile}; AES-CM ${fmt(w.srtpAesCm)} µs) · plain ${fmt(w.plain)} µs · plain with NACK/TWCC ${fmt(w.plainBrowserCaps)} µs`,
-      `user time only: SRTP ${fmt(w.user?.srtpGcm)} · plain ${fmt(w.user?.plain)} µs; target SRTP ≤ 10 µs; plain-RTP producers`,
+      `SRTP to WebRTC ${fmt(w.srtp)} µs (${w.srtpProfile}; AES-CM ${fmt(w.srtpAesCm)} µs) · SRTP PlainTransport ${fmt(w.plainSrtpGcm)} µs (AEAD_AES_128_GCM; ×${fmt(w.plainSrtpOverWebRtc)} of WebRTC) · plain ${fmt(w.plain)} µs · plain with NACK/TWCC ${fmt(w.plainBrowserCaps)} µs`,
+      `user time only: SRTP ${fmt(w.user?.srtpGcm)} · SRTP PlainTransport ${fmt(w.user?.plainSrtpGcm)} · plain ${fmt(w.user?.plain)} µs; worker preempted ${fmt(w.preemptionsPerPacket?.plain)} times per packet in (plain); target SRTP ≤ 10 µs; plain-RTP producers`,
     ]);
     rows.push([
       '1. Consumers per core at 50 packets/s',
@@ -210,20 +252,29 @@ export function markdown(r: Results): string {
       'from the µs above',
     ]);
   }
+  const fl = r.floor;
+  if (fl) {
+    const u = fl.usPerCopy;
+    const x = fl.mediasoupOverFloor;
+    const g = fl.gap;
+    const pre = g.preemptionsPerPacket;
+    rows.push([
+      '1. The floor: a C forwarder, µs per copy',
+      `sendto ${fmt(u.sendto)} · sendmmsg ${fmt(u.sendmmsg)} · sendto + AES-GCM ${fmt(u.sendtoGcm)} · sendmmsg + AES-GCM ${fmt(u.sendmmsgGcm)}`,
+      `${fl.detail.producers} producers × ${fl.detail.consumersPerProducer} copies, same load and receivers as the row above; ${fl.detail.crypto ?? 'no OpenSSL'}`,
+    ]);
+    rows.push([
+      '1. mediasoup ÷ floor (µs per packet ÷ µs per copy)',
+      `plain ×${fmt(x.plain)} · SRTP ×${fmt(x.srtpGcm)} (PlainTransport GCM) · WebRTC ×${fmt(x.webRtcGcm)}`,
+      `gap per copy: mediasoup's user time +${fmt(g.plainUserUs)} µs plain, +${fmt(g.srtpUserUs)} µs SRTP; kernel +${fmt(g.plainKernelUs)} µs (preempted ${fmt(pre.mediasoupPlain)} vs ${fmt(pre.floorSendto)} times per packet in: each preemption is a switch away and back); encryption costs ${fmt(g.cryptoUsMediasoup)} µs in mediasoup vs ${fmt(g.cryptoUsFloor)} µs in the floor`,
+    ]);
+  }
   for (const c of [r.capacity, r.capacityRealistic]) {
     if (!c) continue;
     rows.push([
       `2. Capacity, ${c.pattern === 'allTalking' ? 'everyone talking' : 'realistic (1 speaker in 10, DTX)'}`,
-      `${c.rooms} rooms × ${c.peersPerRoom} = ${c.peers} peers at ${fmt(c.workerCpuPct, ' %')} CPU, loss ${fmt(c.lossPct, ' %')} (SFU ${fmt(c.sfuLossPct, ' %')})`,
-      `plain-RTP consumers; SRTP ≈ ${fmt(c.srtpEstimate?.peers)} peers at 85 % CPU; next step: ${c.limitedBy}`,
-    ]);
-  }
-  if (r.realisticPeersPerCore) {
-    const p = r.realisticPeersPerCore;
-    rows.push([
-      '2. Realistic peers per core',
-      `${p.plainRtp} measured (plain) · at 85 % CPU: plain ${fmt(p.plainRtpAt85PctCpu)}, SRTP ≈ ${fmt(p.srtpEstimate)}`,
-      `target ${p.target}`,
+      `${c.rooms} rooms × ${c.peersPerRoom} = ${c.peers} peers at ${fmt(c.workerCpuPct, ' %')} CPU, loss ${fmt(c.lossPct, ' %')} (SFU ${fmt(c.sfuLossPct, ' %')}), ${fmt(c.usPerPacket)} µs/packet, transit p50/p99 ${fmt(c.transitMs?.p50)}/${fmt(c.transitMs?.p99)} ms`,
+      `${c.consumers}; at ${MAX_WORKER_CPU_PCT} % CPU ≈ ${fmt(c.peersAt85PctCpu)} peers (derived); next step: ${c.limitedBy}`,
     ]);
   }
   if (r.joinMs) {
@@ -385,8 +436,87 @@ export function markdown(r: Results): string {
     '',
     `${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, ${m.os}, Node ${m.node}, mediasoup ${m.mediasoup}; worker SRTP crypto: ${m.workerBinary.srtpCrypto}; load average at start ${m.loadAverageAtStart}; run took ${r.durationS} s.`,
     '',
+    headline(r),
+    '',
+    'The detail:',
+    '',
     table,
     '',
+  ].join('\n');
+}
+
+/**
+ * What an operator sizes by and a user feels, first; every figure from this run, on
+ * this machine, marked as measured or derived (computed from measured ones).
+ */
+function headline(r: Results): string {
+  const m = r.machine;
+  const machine = `${m.cpu}, ${m.cores} cores, load ${m.loadAverageAtStart}`;
+  const rows: [string, string, 'measured' | 'derived', string][] = [];
+  const cap = (c: Results['capacity']) =>
+    c
+      ? `${c.peers} peers (${c.rooms} rooms of ${c.peersPerRoom}) at ${fmt(c.workerCpuPct, ' %')} of a core, loss ${fmt(c.sfuLossPct, ' %')}`
+      : '—';
+  const rp = r.realisticPeersPerCore;
+  if (rp && r.capacityRealistic) {
+    rows.push([
+      `Realistic peers per core, SRTP (${rp.srtp ?? 'plain'}; 1 speaker in 10, DTX)`,
+      cap(r.capacityRealistic),
+      'measured',
+      `largest passing step on one worker; ${fmt(rp.at85PctCpu)} at ${MAX_WORKER_CPU_PCT} % CPU (derived); goal ${rp.target}`,
+    ]);
+  }
+  if (r.capacity) {
+    rows.push([
+      'Everyone-talking peers per core, SRTP',
+      cap(r.capacity),
+      'measured',
+      `${fmt(r.capacity.peersAt85PctCpu)} at ${MAX_WORKER_CPU_PCT} % CPU (derived)`,
+    ]);
+  }
+  const br = r.browser;
+  if (br) {
+    const j = br.joinMs;
+    rows.push([
+      'Chromium join: click → first decoded audio, p50 / p95 (ms)',
+      `plain room ${j.plain.all.p50} / ${j.plain.all.p95} · encrypted ${j.encrypted.all.p50} / ${j.encrypted.all.p95}`,
+      'measured',
+      `${j.plain.all.n} + ${j.encrypted.all.n} joins, one at a time and in bursts of ${br.burstSize}, Chromium pages on the same cores; goal p50 < 200, p95 < 400`,
+    ]);
+  }
+  const w = r.workerCpuUsPerPacket;
+  const fl = r.floor;
+  if (w) {
+    rows.push([
+      'Worker µs per forwarded packet (CPU time)',
+      `SRTP ${fmt(w.plainSrtpGcm)} (PlainTransport) / ${fmt(w.srtp)} (WebRTC) · plain ${fmt(w.plain)}`,
+      'measured',
+      `${w.consumersMeasured} consumers on one router, 50 packets/s per producer`,
+    ]);
+  }
+  if (fl) {
+    rows.push([
+      'Worker ÷ the floor (a C forwarder)',
+      `SRTP ×${fmt(fl.mediasoupOverFloor.srtpGcm)} · plain ×${fmt(fl.mediasoupOverFloor.plain)}`,
+      'derived',
+      `from the µs above and the floor's ${fmt(fl.usPerCopy.sendtoGcm)} / ${fmt(fl.usPerCopy.sendto)} µs per copy (sendto + AES-GCM / sendto), measured in this run`,
+    ]);
+  }
+  if (r.baseline) {
+    rows.push([
+      'GhostTalk ÷ bare mediasoup (µs per packet)',
+      `×${r.bareMediasoupRatio}`,
+      'derived',
+      `${r.baseline.ghostTalk.usPerPacket} ÷ ${r.baseline.bare.usPerPacket} µs, ${r.baseline.rooms} rooms of ${r.baseline.peersPerRoom} talking, measured side by side`,
+    ]);
+  }
+  if (rows.length === 0) return '';
+  return [
+    '| Figure | Value | Kind | Machine | How |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows.map(
+      ([what, value, kind, how]) => `| ${what} | ${value} | ${kind} | ${machine} | ${how} |`,
+    ),
   ].join('\n');
 }
 
@@ -466,6 +596,9 @@ export function svgChart(r: Results): string {
       r.workerCpuUsPerPacket?.srtp,
     ],
     ['SRTP AES-CM', r.workerCpuUsPerPacket?.srtpAesCm],
+    ['SRTP plain tr.', r.workerCpuUsPerPacket?.plainSrtpGcm],
+    ['floor GCM', r.floor?.usPerCopy.sendtoGcm],
+    ['floor plain', r.floor?.usPerCopy.sendto],
     ['plain', r.workerCpuUsPerPacket?.plain],
     ['plain+NACK/TWCC', r.workerCpuUsPerPacket?.plainBrowserCaps],
     ['rooms, bare *', r.baseline?.bare.usPerPacket],

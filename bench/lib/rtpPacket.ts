@@ -3,22 +3,33 @@
  * clock, +960 per 20 ms frame) with an ssrc-audio-level header extension, as a
  * browser's would carry, so a room's AudioLevelObserver has real work to do.
  *
- * Payload layout (mediasoup forwards payloads untouched):
- *   0     tag: which measurement group the stream belongs to (every packet)
- *   1..8  talking frames only: send time, performance.now() of the sending process as
- *         a float64 in ms (the receiver is the same process, so the clocks agree)
- * A talking frame is 100 bytes (a typical Opus voice frame); a DTX frame (silence)
- * is 3 bytes and carries no time stamp.
+ * The RTP timestamp is the send time: performance.now() of the sending process on the
+ * 48 kHz clock (+960 per 20 ms frame, as a real sender's). mediasoup's consumers keep the
+ * producer's timestamps (a simple stream's offset is 0) and SRTP leaves the header in
+ * the clear, so the receiver (the same process: the clocks agree) reads transit times
+ * off every talking frame, encrypted or not, to 1/48 ms.
+ *
+ * Payload byte 0 is an Opus TOC byte (code 0: one frame) whose upper six bits carry the
+ * tag: which measurement group the stream belongs to (readable on plain consumers; SRTP
+ * receivers know their SSRCs instead). Frames, sized as Chromium sends them (measured
+ * with tcpdump on a real Chromium's SRTP packets, header and tag subtracted):
+ *   talk           100 bytes every 20 ms: a typical Opus voice frame
+ *   comfortNoise   35 bytes, and
+ *   dtx            1 byte (the TOC alone: mediasoup's Opus parser calls it DTX), each
+ *                  about every 400 ms of silence, alternating (2 × 2.5 packets/s)
  */
 export const PAYLOAD_TYPE = 100;
 export const AUDIO_LEVEL_EXTENSION_ID = 1;
 export const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
-export const TALK_PAYLOAD_BYTES = 100;
-export const DTX_PAYLOAD_BYTES = 3;
-export const FRAME_SAMPLES = 960;
+export type FrameKind = 'talk' | 'comfortNoise' | 'dtx';
+const PAYLOAD_BYTES: Record<FrameKind, number> = { talk: 100, comfortNoise: 35, dtx: 1 };
+/** Tags fit the TOC byte's upper six bits. */
+export const MAX_TAG = 63;
 const HEADER_BYTES = 12;
 const EXTENSION_BYTES = 8; // 0xBEDE profile + length, one 2-byte element, 2 bytes padding
-const STAMPED_MIN_PAYLOAD = 9;
+/** Payloads at least this long are talking frames (comfort noise is 35 bytes, +16 with SRTP). */
+const TALK_MIN_PAYLOAD = 80;
+const CLOCK_PER_MS = 48;
 const PAYLOAD_OFFSET = HEADER_BYTES + EXTENSION_BYTES;
 
 /** What a producer's rtpParameters must say for these packets. */
@@ -41,14 +52,18 @@ export function producerRtpParameters(ssrc: number) {
 
 /** A reusable packet buffer for one stream; `write` fills in the per-packet fields. */
 export class RtpWriter {
-  readonly #talk: Buffer;
-  readonly #dtx: Buffer;
+  readonly #templates: Record<FrameKind, Buffer>;
   #seq = Math.floor(Math.random() * 0x10000);
-  #timestamp = Math.floor(Math.random() * 0x1_0000_0000);
 
   constructor(ssrc: number, tag: number) {
-    this.#talk = RtpWriter.#template(ssrc, TALK_PAYLOAD_BYTES, tag, -30);
-    this.#dtx = RtpWriter.#template(ssrc, DTX_PAYLOAD_BYTES, tag, -127);
+    if (!Number.isInteger(tag) || tag < 0 || tag > MAX_TAG) {
+      throw new RangeError(`tag ${tag} is not 0..${MAX_TAG}`);
+    }
+    this.#templates = {
+      talk: RtpWriter.#template(ssrc, PAYLOAD_BYTES.talk, tag, -30),
+      comfortNoise: RtpWriter.#template(ssrc, PAYLOAD_BYTES.comfortNoise, tag, -127),
+      dtx: RtpWriter.#template(ssrc, PAYLOAD_BYTES.dtx, tag, -127),
+    };
   }
 
   static #template(ssrc: number, payloadBytes: number, tag: number, dbov: number): Buffer {
@@ -60,28 +75,29 @@ export class RtpWriter {
     packet.writeUInt16BE(1, 14);
     packet[16] = (AUDIO_LEVEL_EXTENSION_ID << 4) | 0; // one byte of data
     packet[17] = (dbov > -127 ? 0x80 : 0) | Math.min(127, -dbov); // V flag + level
-    packet[PAYLOAD_OFFSET] = tag;
+    packet[PAYLOAD_OFFSET] = tag << 2;
     return packet;
   }
 
   /** The next packet, in a fresh buffer (dgram may still hold the previous one). */
-  write(talking: boolean, sendTimeMs: number): Buffer {
-    const template = talking ? this.#talk : this.#dtx;
+  write(kind: FrameKind, sendTimeMs: number): Buffer {
+    const template = this.#templates[kind];
     const packet = Buffer.allocUnsafe(template.length);
     template.copy(packet);
     packet.writeUInt16BE(this.#seq, 2);
-    packet.writeUInt32BE(this.#timestamp, 4);
-    if (talking) packet.writeDoubleBE(sendTimeMs, PAYLOAD_OFFSET + 1);
+    packet.writeUInt32BE(rtpClock(sendTimeMs), 4);
     this.#seq = (this.#seq + 1) & 0xffff;
-    this.#timestamp = (this.#timestamp + FRAME_SAMPLES) >>> 0;
     return packet;
   }
 }
 
+function rtpClock(ms: number): number {
+  return Math.round(ms * CLOCK_PER_MS) >>> 0;
+}
+
 /**
  * Where the payload starts, or -1 for RTCP and non-RTP datagrams (no allocation: the
- * receiver calls this for every packet). Tag: `packet[offset]`; send time, when
- * `isStamped`: `packet.readDoubleBE(offset + 1)`.
+ * receiver calls this for every packet). Tag: `packetTag` (plain packets).
  */
 export function rtpPayloadOffset(packet: Buffer): number {
   if (packet.length < HEADER_BYTES || (packet[0] as number) >> 6 !== 2) return -1;
@@ -95,6 +111,16 @@ export function rtpPayloadOffset(packet: Buffer): number {
   return offset < packet.length ? offset : -1;
 }
 
-export function isStamped(packet: Buffer, payloadOffset: number): boolean {
-  return packet.length - payloadOffset >= STAMPED_MIN_PAYLOAD;
+export function packetTag(packet: Buffer, payloadOffset: number): number {
+  return (packet[payloadOffset] as number) >> 2;
+}
+
+export function isTalking(packet: Buffer, payloadOffset: number): boolean {
+  return packet.length - payloadOffset >= TALK_MIN_PAYLOAD;
+}
+
+/** µs from a packet's send time (its RTP timestamp) to `nowMs`, same clock. */
+export function transitUs(packet: Buffer, nowMs: number): number {
+  const ticks = (rtpClock(nowMs) - packet.readUInt32BE(4)) >>> 0;
+  return (ticks * 1000) / CLOCK_PER_MS;
 }

@@ -42,10 +42,10 @@ import type { ServerUsage } from './serverChild.ts';
 import { LatencyHistogram, median, round } from './stats.ts';
 
 const caps = mediasoup.ortc.generateRouterRtpCapabilities(mediaCodecs);
-/** Tags: 60, 61, ... for the pipe-cost rooms (local, remote per point), 70, 71 for part 3. */
+/** Tags: 60, 61, ... for the pipe-cost rooms (local, remote per point), 50, 51 for part 3. */
 const LOCAL = 60;
-const ONE_NODE = 70;
-const THREE_NODES = 71;
+const ONE_NODE = 50;
+const THREE_NODES = 51;
 /** Below this share of its planned sends the generator is behind (the machine is full). */
 const MIN_SEND_PCT = 97;
 /** Heartbeats every second: placement sees other nodes' loads within about that. */

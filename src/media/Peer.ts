@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { ConflictError, NotFoundError, NotInRoomError, withClientInput } from './errors.ts';
+import { audioConsumerOptions } from './mediaCodecs.ts';
 import type { PeerEvents, PeerOptions } from './PeerTypes.ts';
 
 type Transport = types.WebRtcTransport;
@@ -133,6 +134,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         producerId,
         rtpCapabilities: this.rtpCapabilities,
         paused: true,
+        ...audioConsumerOptions,
       }),
     );
     // mediasoup still creates a consumer on a transport that closed while we awaited.
