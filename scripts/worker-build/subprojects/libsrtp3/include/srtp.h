@@ -7,8 +7,8 @@
  * (opaque policy handle, separate in/out buffers, size_t lengths).
  *
  * Everything libsrtp2 declares with the same meaning (srtp_t, srtp_err_status_t,
- * srtp_ssrc_t, srtp_profile_t, events, srtp_init/shutdown/dealloc, ...) is used as
- * it is. The 3.x functions are macros onto ghosttalk_srtp3_* symbols, so they never
+ * srtp_ssrc_t, srtp_profile_t, events, srtp_init/shutdown, ...) is used as it is;
+ * srtp_dealloc is the shim's too, as its sessions are (see srtp3_shim.c). The 3.x functions are macros onto ghosttalk_srtp3_* symbols, so they never
  * clash with libsrtp2's own srtp_protect() & co at compile or link time.
  */
 #ifndef GHOSTTALK_SRTP3_SHIM_SRTP_H
@@ -41,6 +41,7 @@ typedef struct ghosttalk_srtp3_policy *srtp_policy_t;
 #define srtp_policy_set_allow_repeat_tx ghosttalk_srtp3_policy_set_allow_repeat_tx
 #define srtp_policy_set_window_size ghosttalk_srtp3_policy_set_window_size
 #define srtp_create ghosttalk_srtp3_create
+#define srtp_dealloc ghosttalk_srtp3_dealloc
 #define srtp_protect ghosttalk_srtp3_protect
 #define srtp_unprotect ghosttalk_srtp3_unprotect
 #define srtp_protect_rtcp ghosttalk_srtp3_protect_rtcp
@@ -63,6 +64,7 @@ srtp_err_status_t srtp_policy_set_allow_repeat_tx(srtp_policy_t policy, bool all
 srtp_err_status_t srtp_policy_set_window_size(srtp_policy_t policy, size_t window_size);
 
 srtp_err_status_t srtp_create(srtp_t *session, const srtp_policy_t policy);
+srtp_err_status_t srtp_dealloc(srtp_t session);
 
 /* *srtp_len / *rtp_len: capacity of the output buffer on input, resulting length on output. in == out is allowed. */
 srtp_err_status_t srtp_protect(srtp_t ctx,
