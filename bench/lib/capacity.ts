@@ -2,9 +2,7 @@
  * Point 2, capacity: rooms of people (plain-RTP producers; consumers SRTP-encrypted
  * PlainTransports, which cost the worker a browser's encryption per copy) are added to
  * GhostTalk's rooms on one worker step by step until packet loss reaches 1 % or worker
- * CPU 85 % of a core. The
- * first step calibrates CPU per room; later steps aim at fractions of the load predicted
- * to reach 85 %, so a handful of steps bracket the limit.
+ * CPU 85 % of a core. Each step predicts from the last where 85 % is (see nextRooms).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { types } from 'mediasoup';
@@ -57,7 +55,16 @@ export type CapacityResult = {
   steps: CapacityStep[];
 };
 
-const FRACTIONS = [0.6, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4];
+/**
+ * The next step, from the last one's CPU per room (which falls as the load grows: more
+ * packets per wakeup): most of the way to the predicted limit while well under it, then
+ * past it, so a few steps bracket it.
+ */
+function nextRooms(rooms: number, cpuPct: number): number {
+  const predicted = (MAX_WORKER_CPU_PCT * rooms) / Math.max(0.1, cpuPct);
+  const reach = cpuPct < 0.85 * MAX_WORKER_CPU_PCT ? 0.92 : 1.1;
+  return Math.max(rooms + 1, Math.round(reach * predicted));
+}
 
 export async function findCapacity(options: {
   load: LoadGenerator;
@@ -79,7 +86,6 @@ export async function findCapacity(options: {
   try {
     await load.setEnabled(tag, true);
     let target = pattern.firstRooms;
-    let predicted = 0;
     for (let s = 0; s < options.maxSteps; s++) {
       const added: PlainRoom[] = [];
       while (rooms.length < target) {
@@ -135,10 +141,7 @@ export async function findCapacity(options: {
           `${step.pass ? '' : '  <- limit'}`,
       );
       if (!step.pass) break;
-      if (s === 0) predicted = (MAX_WORKER_CPU_PCT * step.rooms) / Math.max(0.1, step.workerCpuPct);
-      const next = FRACTIONS.map((f) => Math.round(f * predicted)).find((n) => n > rooms.length);
-      if (next === undefined) break;
-      target = next;
+      target = nextRooms(step.rooms, step.workerCpuPct);
     }
     const best = steps.filter((s) => s.pass).at(-1);
     return {

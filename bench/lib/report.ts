@@ -287,9 +287,9 @@ export function markdown(r: Results): string {
       `without werift's own gathering stalls (${r.joinDetail?.clientStalls} joins): p95 ${r.joinDetail?.withoutClientStallsMs.p95} · max ${r.joinDetail?.withoutClientStallsMs.max}; one at a time p50 ${r.joinDetail?.sequentialMs.p50}; ${bursts}`,
     ]);
     rows.push([
-      '3. Signaling round trips per join',
+      '3. Signaling round trips per join, werift clients',
       `${r.roundTripsPerJoin} (${r.requestsPerJoin} requests)`,
-      'after page load; as the browser app issues them',
+      "the benchmark's own client, which does not pipeline as the browser app does (see the browser row)",
     ]);
     rows.push([
       '4. Server Node CPU per join',
