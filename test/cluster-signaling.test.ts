@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
 import * as mediasoup from 'mediasoup';
 import { mediaCodecs } from '../src/media/mediaCodecs.ts';
 import { exited, startMain } from './support/mainProcess.ts';
 import { freePort } from './support/ports.ts';
-import { startRedis, type TestRedis } from './support/redis.ts';
+import { redisForTests } from './support/redis.ts';
 import { SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
 import { waitFor } from './support/wait.ts';
@@ -16,13 +15,12 @@ import { waitFor } from './support/wait.ts';
  * test/cluster.test.ts.)
  */
 const PASSWORD = 'cluster-test-password';
-let redis: TestRedis;
-let admin: Redis;
+const db = redisForTests(PASSWORD);
 // Every router is made from these codecs (as the capabilities request answers).
 const caps = mediasoup.ortc.generateRouterRtpCapabilities(mediaCodecs);
 
 const clusterEnv = (nodeId: string, extra: Record<string, string> = {}) => ({
-  REDIS_URL: redis.url,
+  REDIS_URL: db.redis.url,
   NODE_ID: nodeId,
   CLUSTER_LEASE_MS: '3000',
   ...extra,
@@ -40,18 +38,6 @@ async function join(c: SignalingClient, roomId: string, nickname: string) {
 function holders(nodes: TestServer[], roomId: string): string[] {
   return nodes.filter((n) => n.server.rooms.get(roomId)).map((n) => n.config.nodeId);
 }
-
-before(async () => {
-  redis = await startRedis({ password: PASSWORD });
-  admin = new Redis(redis.url);
-  // Redis is stopped on purpose below; this client just waits for it.
-  admin.on('error', () => {});
-});
-
-after(async () => {
-  admin.disconnect();
-  await redis.close();
-});
 
 describe('a cluster of nodes on one Redis', () => {
   let a: TestServer;
@@ -87,7 +73,7 @@ describe('a cluster of nodes on one Redis', () => {
       assert.deepEqual(holders([a, b, c], roomId).length, 1, `${roomId}: one node has it`);
       // Whichever joined second saw the first; and between them they saw each other.
       assert.equal(j1.peers.length + j2.peers.length, 1, `${roomId}: both in the same room`);
-      const record = JSON.parse((await admin.get(`gt:room:${roomId}`)) ?? '{}');
+      const record = JSON.parse((await db.admin.get(`gt:room:${roomId}`)) ?? '{}');
       assert.equal(record.node, holders([a, b, c], roomId)[0], 'the claim names that node');
       one.close();
       two.close();
@@ -189,15 +175,15 @@ describe('a cluster of nodes on one Redis', () => {
   test('a room record this node cannot read is refused and left alone', async () => {
     const roomId = 'strange-record';
     const record = JSON.stringify({ v: 99, node: 'b', shard: 7 });
-    await admin.set(`gt:room:${roomId}`, record, 'PX', 60_000);
+    await db.admin.set(`gt:room:${roomId}`, record, 'PX', 60_000);
     const s = await connect(a);
     const response = await s.request('join', { roomId, nickname: 'x', rtpCapabilities: caps });
     assert.equal(response.ok, false);
     assert.equal(!response.ok && response.error.code, 'SERVER_BUSY');
     assert.match(!response.ok ? response.error.message : '', /record/);
-    assert.equal(await admin.get(`gt:room:${roomId}`), record, 'not overwritten');
+    assert.equal(await db.admin.get(`gt:room:${roomId}`), record, 'not overwritten');
     assert.deepEqual(holders([a, b, c], roomId), []);
-    await admin.del(`gt:room:${roomId}`);
+    await db.admin.del(`gt:room:${roomId}`);
   });
 
   test('garbage on a relay channel is dropped, and the relay keeps working', async () => {
@@ -213,8 +199,8 @@ describe('a cluster of nodes on one Redis', () => {
       JSON.stringify({ t: 'req', from: 'e', sid: 's', n: 0, name: 'nope', payload: {}, ip: '' }),
       JSON.stringify({ t: 'event', sid: 's', event: 'evil', args: [] }),
     ]) {
-      await admin.publish(`gt:relay:${owner}`, junk);
-      await admin.publish(`gt:relay:${edge.config.nodeId}`, junk);
+      await db.admin.publish(`gt:relay:${owner}`, junk);
+      await db.admin.publish(`gt:relay:${edge.config.nodeId}`, junk);
     }
     const guest = await connect(edge);
     const answer = await join(guest, roomId, 'guest');
@@ -229,10 +215,13 @@ describe('a cluster of nodes on one Redis', () => {
     const roomId = 'released-room';
     const s = await connect(b);
     await join(s, roomId, 'solo');
-    assert.ok(await admin.get(`gt:room:${roomId}`));
+    assert.ok(await db.admin.get(`gt:room:${roomId}`));
     await s.call('leave', {});
     // ROOM_EMPTY_GRACE_MS is 200 ms in tests.
-    await waitFor('the claim to go', async () => (await admin.get(`gt:room:${roomId}`)) === null);
+    await waitFor(
+      'the claim to go',
+      async () => (await db.admin.get(`gt:room:${roomId}`)) === null,
+    );
   });
 });
 
@@ -322,7 +311,7 @@ describe('while Redis is away', () => {
         relayed.socket.once('disconnect', () => resolve()),
       );
 
-      await redis.stop();
+      await db.redis.stop();
       // Still serving (its own rooms), but it says what is missing.
       const health = await waitFor('/healthz to say Redis is away', async () => {
         const body = (await (await fetch(`${ownerNode.url}/healthz`)).json()) as {
@@ -349,7 +338,7 @@ describe('while Redis is away', () => {
       const muted = await relayed.request('setMuted', { muted: true });
       assert.equal(!muted.ok && muted.error.code, 'SERVER_BUSY');
 
-      await redis.start();
+      await db.redis.start();
       // Relay messages may have been lost: the relayed client is made to reconnect.
       await reconnected;
       const back = await connect(edgeNode);
@@ -369,10 +358,10 @@ describe('while Redis is away', () => {
       // The room's claim is back in Redis (Redis restarted empty).
       await waitFor(
         'the claim to be renewed',
-        async () => (await admin.get(`gt:room:${roomId}`)) !== null,
+        async () => (await db.admin.get(`gt:room:${roomId}`)) !== null,
       );
     } finally {
-      if (!(await redis.ping())) await redis.start();
+      if (!(await db.redis.ping())) await db.redis.start();
       for (const s of people) s.close();
       await a.stop();
       await b.stop();
@@ -401,7 +390,7 @@ describe('cluster settings', () => {
   });
 
   test('a Redis that refuses the password stops the start naming the setting (exit 2)', async () => {
-    const url = new URL(redis.url);
+    const url = new URL(db.redis.url);
     url.password = 'wrong-password';
     const { code, err } = await start({ REDIS_URL: url.toString() });
     assert.equal(code, 2);
@@ -413,7 +402,7 @@ describe('cluster settings', () => {
     const a = await startTestServer(clusterEnv('twin'));
     try {
       const { code, err } = await start({
-        REDIS_URL: redis.url,
+        REDIS_URL: db.redis.url,
         NODE_ID: 'twin',
         CLUSTER_LEASE_MS: '3000',
       });

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import * as mediasoup from 'mediasoup';
 import { mediaCodecs } from '../src/media/mediaCodecs.ts';
 import type { Room } from '../src/media/Room.ts';
-import { startRedis, type TestRedis } from './support/redis.ts';
+import { redisForTests } from './support/redis.ts';
 import { SignalingClient } from './support/signalingClient.ts';
 import { startTestServer, type TestServer } from './support/testServer.ts';
 import { waitFor } from './support/wait.ts';
@@ -20,11 +20,10 @@ import { WeriftClient } from './support/weriftClient.ts';
  * through any node; a Redis outage does not touch the media between the nodes. (Browsers on separate hosts, tones and a node killed: test/cluster.test.ts.)
  */
 const PASSWORD = 'span-test-password';
-let redis: TestRedis;
-let admin: Redis;
+const db = redisForTests(PASSWORD);
 
 const spanEnv = (nodeId: string) => ({
-  REDIS_URL: redis.url,
+  REDIS_URL: db.redis.url,
   NODE_ID: nodeId,
   CLUSTER_LEASE_MS: '3000',
   NODE_CONSUMER_BUDGET: '2',
@@ -34,18 +33,6 @@ const spanEnv = (nodeId: string) => ({
   RECONNECT_GRACE_MS: '3000',
 });
 const caps = mediasoup.ortc.generateRouterRtpCapabilities(mediaCodecs);
-
-before(async () => {
-  redis = await startRedis({ password: PASSWORD });
-  admin = new Redis(redis.url);
-  // Redis is stopped on purpose below; this client just waits for it.
-  admin.on('error', () => {});
-});
-
-after(async () => {
-  admin.disconnect();
-  await redis.close();
-});
 
 type Counts = { transports: number; consumers: number; producers: number };
 
@@ -223,7 +210,7 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
   test('malformed messages between nodes are refused; calls for what is not there fail', async () => {
     const [a, b] = nodes as [TestServer, TestServer];
     const bId = b.config.nodeId;
-    const listener = new Redis(redis.url);
+    const listener = new Redis(db.redis.url);
     const replies: Record<string, unknown>[] = [];
     listener.on('message', (_channel, message) => {
       const parsed = JSON.parse(message) as Record<string, unknown>;
@@ -245,14 +232,14 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
       },
       { t: 'pipePaused', from: bId, room: roomId, producerId: 'x', paused: 'yes' },
     ]) {
-      await admin.publish(`gt:relay:${a.config.nodeId}`, JSON.stringify(junk));
+      await db.admin.publish(`gt:relay:${a.config.nodeId}`, JSON.stringify(junk));
     }
     // Well formed, but for a producer and a room that a does not have.
     for (const call of [
       { m: 'pipeConsume', room: roomId, producerId: 'no-such-producer' },
       { m: 'pipeConsume', room: 'no-such-room', producerId: 'p' },
     ]) {
-      await admin.publish(
+      await db.admin.publish(
         `gt:relay:${a.config.nodeId}`,
         JSON.stringify({ t: 'call', from: bId, n: 7, call }),
       );
@@ -279,7 +266,7 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
     const stoppedAt = clients.map((c) =>
       clients.map((t) => (t === c ? 0 : c.receivedFrom(t.peerId))),
     );
-    await redis.stop();
+    await db.redis.stop();
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     // 4 s at 50 packets/s: nearly everything still arrived, across every pipe.
     for (const [i, listener] of clients.entries()) {
@@ -289,7 +276,7 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
         assert.ok(got >= 150, `${listener.joined.peerId} got ${got} packets from ${talker.peerId}`);
       }
     }
-    await redis.start();
+    await db.redis.start();
     // Past a lease after Redis is back, absence counts again: nobody was dropped.
     await new Promise((resolve) => setTimeout(resolve, 4_500));
     assert.deepEqual(await counts(), before, 'the same pipes');
@@ -321,7 +308,7 @@ describe('a room that outgrows its node', { timeout: 120_000 }, () => {
       timeoutMs: 10_000,
     });
     await waitFor('no node listed for it in Redis', async () => {
-      return (await admin.hlen(`gt:span:${roomId}`)) === 0;
+      return (await db.admin.hlen(`gt:span:${roomId}`)) === 0;
     });
   });
 });

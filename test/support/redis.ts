@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { Redis } from 'ioredis';
 import { run } from './clusterNetwork.ts';
 import type { TestHost } from './netns.ts';
 import { freePort } from './ports.ts';
@@ -127,6 +129,39 @@ export async function startRedis(
     async close() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * One redis-server for a test file, started before its tests and closed after them,
+ * with an admin client that waits through the outages some tests cause on purpose.
+ */
+export function redisForTests(password: string): {
+  readonly redis: TestRedis;
+  readonly admin: Redis;
+} {
+  let redis: TestRedis | undefined;
+  let admin: Redis | undefined;
+  before(async () => {
+    redis = await startRedis({ password });
+    admin = new Redis(redis.url);
+    admin.on('error', () => {});
+  });
+  after(async () => {
+    admin?.disconnect();
+    await redis?.close();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('redisForTests: used before its before() hook ran');
+    return value;
+  };
+  return {
+    get redis() {
+      return started(redis);
+    },
+    get admin() {
+      return started(admin);
     },
   };
 }
