@@ -33,7 +33,13 @@ function srtpCrypto(binary: string): string {
   try {
     const libs = execFileSync('ldd', [binary], { encoding: 'utf8' });
     const srtp = /libsrtp2\.so[^\s]* => (\S+)/.exec(libs)?.[1];
-    if (!srtp) return 'libsrtp2 linked statically (crypto backend: see the build)';
+    if (!srtp) {
+      // A static libsrtp2 names its AES-GCM backend in the binary's own strings.
+      const image = readFileSync(binary);
+      if (image.includes('srtp_aes_gcm_128_openssl')) return 'OpenSSL (libsrtp2 linked statically)';
+      if (image.includes('srtp_aes_gcm_128_nss')) return 'NSS (libsrtp2 linked statically)';
+      return 'libsrtp2 linked statically (crypto backend unknown)';
+    }
     const srtpLibs = execFileSync('ldd', [srtp], { encoding: 'utf8' });
     if (srtpLibs.includes('libnss3')) return `NSS (${srtp})`;
     if (srtpLibs.includes('libcrypto')) return `OpenSSL (${srtp})`;
