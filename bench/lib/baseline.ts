@@ -2,7 +2,7 @@
  * Points 5 and 6: the same plain-RTP room load through GhostTalk's rooms (routers and
  * speaking observers made by GhostTalk's RoomRegistry) and through a bare mediasoup
  * script (a worker, one router per room, nothing else), windows alternating between
- * the two; plus the time packets spend crossing the SFU (send stamp in the payload to
+ * the two; plus the time packets spend crossing the SFU (send time in the RTP timestamp to
  * receipt, both in the load generator's process on loopback), next to the same path
  * without the SFU (load generator to itself) as the floor.
  */

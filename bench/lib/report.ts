@@ -83,6 +83,8 @@ function floorKey(f: ForwardingCostResult | undefined, floor: FloorResult | unde
   const user = f?.userUsPerPacket;
   const sendto = floor.modes.sendto;
   const gcm = floor.modes.sendtoGcm;
+  const diff = (a: number | null | undefined, b: number | null | undefined) =>
+    a === null || a === undefined || b === null || b === undefined ? null : round(a - b, 2);
   return {
     usPerCopy: floor.usPerCopy,
     userUsPerCopy: floor.userUsPerCopy,
@@ -93,23 +95,14 @@ function floorKey(f: ForwardingCostResult | undefined, floor: FloorResult | unde
     },
     /** Where the gap is: user time (mediasoup's code) and preemptions per packet in. */
     gap: {
-      plainUserUs:
-        us && user ? round((user.plain ?? 0) - (floor.userUsPerCopy.sendto ?? 0), 2) : null,
-      plainKernelUs:
-        us && user
-          ? round(
-              us.plain -
-                user.plain -
-                ((floor.usPerCopy.sendto ?? 0) - (floor.userUsPerCopy.sendto ?? 0)),
-              2,
-            )
-          : null,
-      srtpUserUs:
-        us && user
-          ? round((user.plainSrtpGcm ?? 0) - (floor.userUsPerCopy.sendtoGcm ?? 0), 2)
-          : null,
-      cryptoUsFloor: gcm && sendto ? round(gcm.usPerCopy - sendto.usPerCopy, 2) : null,
-      cryptoUsMediasoup: us ? round(us.plainSrtpGcm - us.plain, 2) : null,
+      plainUserUs: diff(user?.plain, floor.userUsPerCopy.sendto),
+      plainKernelUs: diff(
+        diff(us?.plain, user?.plain),
+        diff(floor.usPerCopy.sendto, floor.userUsPerCopy.sendto),
+      ),
+      srtpUserUs: diff(user?.plainSrtpGcm, floor.userUsPerCopy.sendtoGcm),
+      cryptoUsFloor: diff(floor.usPerCopy.sendtoGcm, floor.usPerCopy.sendto),
+      cryptoUsMediasoup: diff(us?.plainSrtpGcm, us?.plain),
       preemptionsPerPacket: {
         mediasoupPlain: f?.preemptionsPerPacket.plain ?? null,
         mediasoupSrtp: f?.preemptionsPerPacket.plainSrtpGcm ?? null,
@@ -195,7 +188,7 @@ export function buildResults(inputs: Inputs) {
           p99: b.latency.ghostTalk.p99,
           loopbackFloor: b.latency.loopbackFloor,
           bare: b.latency.bare,
-          note: 'send stamp in the payload to receipt at a plain-RTP consumer, one process, loopback; includes two loopback hops and Node event-loop delay (see loopbackFloor for the path without the SFU)',
+          note: 'send time (the RTP timestamp) to receipt at a plain-RTP consumer, one process, loopback; includes two loopback hops and Node event-loop delay (see loopbackFloor for the path without the SFU)',
         }
       : null,
     twoWorkerRoom: {
@@ -406,7 +399,7 @@ export function markdown(r: Results): string {
       rows.push([
         `Span: talker → listener latency, same node vs across the pipe (${at}, ms)`,
         `p50 ${t.local.p50} vs ${t.remote.p50} (${signed(p.addedLatencyMs.p50)}) · p99 ${t.local.p99} vs ${t.remote.p99} (${signed(p.addedLatencyMs.p99)})`,
-        `send stamp to receipt in the load generator, loopback, both rooms talking at once (${t.local.packets} + ${t.remote.packets} packets); in the alternating CPU windows p50 ${p.local.latencyMs.p50} vs ${p.remote.latencyMs.p50}, p99 ${p.local.latencyMs.p99} vs ${p.remote.latencyMs.p99}; the first listener on the other node heard everyone ${p.firstRemoteListenerMs} ms after its join`,
+        `send time (RTP timestamp) to receipt in the load generator, loopback, both rooms talking at once (${t.local.packets} + ${t.remote.packets} packets); in the alternating CPU windows p50 ${p.local.latencyMs.p50} vs ${p.remote.latencyMs.p50}, p99 ${p.local.latencyMs.p99} vs ${p.remote.latencyMs.p99}; the first listener on the other node heard everyone ${p.firstRemoteListenerMs} ms after its join`,
       ]);
     }
     const l = sp.largestRoom;

@@ -10,7 +10,7 @@
  *   1. Worker CPU per packet delivered to a listener on the room's own node vs on
  *      another node (the talkers' packets piped there over SRTP, once per producer):
  *      two rooms of the same size, windows alternating between them.
- *   2. The one-way latency the pipe adds: send stamp to receipt, both in the load
+ *   2. The one-way latency the pipe adds: send time (RTP timestamp) to receipt, both in the load
  *      generator's process (as in baseline.ts), with both rooms talking at once.
  *   3. The largest room one node holds vs the same room spread over three nodes: steps
  *      add listeners until a worker passes the CPU limit or SFU loss the loss limit (as

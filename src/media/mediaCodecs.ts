@@ -18,11 +18,11 @@ export const mediaCodecs: types.RouterRtpCodecCapability[] = [
 /**
  * What every consumer of a person's microphone is created with. In silence Chromium
  * sends, per ~400 ms, a comfort-noise frame and a 1-byte Opus DTX frame (the TOC byte
- * alone; measured with tcpdump): `ignoreDtx` drops the latter at the SFU: half of a
+ * alone; measured with tcpdump): `ignoreDtx` drops the latter at the SFU, half of a
  * silent person's packets, a quarter of those in a room of 10 with one speaker. The
- * comfort-noise frames still go through, and the receiver's
- * decoder treats the gap as the silence it is (sequence numbers are rewritten without a
- * hole, so nothing counts as loss).
+ * comfort-noise frames still go through, and the receiver's decoder treats the gap as
+ * the silence it is (sequence numbers are rewritten without a hole: nothing counts as
+ * loss).
  */
 export const audioConsumerOptions = {
   ignoreDtx: true,
